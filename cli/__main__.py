@@ -1,0 +1,4 @@
+"""`python -m cli` runs the `plays` command."""
+from cli.main import main
+
+main()
