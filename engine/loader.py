@@ -10,6 +10,7 @@ constant memory). ``${ENV}`` references are plain strings here and stay so.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,15 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.resolver import VersionedResolver
+
+try:  # libyaml (through PyYAML) composes ~30x faster than pure Python: same nodes, same YAML 1.2 tags
+    import yaml as _pyyaml
+    from yaml import nodes as _pynodes
+
+    _FAST = bool(getattr(_pyyaml, "__with_libyaml__", False))
+except ImportError:  # pragma: no cover - pyyaml is a dependency
+    _FAST = False
 
 from engine.diagnostics import Diagnostic, error
 
@@ -31,6 +41,46 @@ _ALLOWED_TAGS = {
 }
 
 Path_ = tuple  # a path into the document: keys and list indexes
+
+_RESOLVER_12 = VersionedResolver(version=(1, 2))
+_SCALAR_NODES: tuple = (ScalarNode,)
+_SEQUENCE_NODES: tuple = (SequenceNode,)
+_MAPPING_NODES: tuple = (MappingNode,)
+_MARKED_ERRORS: tuple = (MarkedYAMLError,)
+_YAML_ERRORS: tuple = (YAMLError,)
+if _FAST:
+    _SCALAR_NODES += (_pynodes.ScalarNode,)
+    _SEQUENCE_NODES += (_pynodes.SequenceNode,)
+    _MAPPING_NODES += (_pynodes.MappingNode,)
+    _MARKED_ERRORS += (_pyyaml.MarkedYAMLError,)
+    _YAML_ERRORS += (_pyyaml.YAMLError,)
+
+    class _FastLoader(_pyyaml.CSafeLoader):  # type: ignore[misc,valid-type]
+        """libyaml's composer, with YAML 1.2 implicit tags (``yes`` is a string) from ruamel's resolver.
+
+        Only composes nodes (nothing is constructed); libyaml also bounds nesting depth itself.
+        """
+
+        def resolve(self, kind, value, implicit):  # noqa: ANN001, ANN201
+            if kind is _pynodes.ScalarNode:
+                return _RESOLVER_12.resolve(ScalarNode, value, implicit)
+            return super().resolve(kind, value, implicit)
+
+
+def _compose_all(text: str) -> list:
+    """The node graph of every document in `text` (libyaml when present, else pure ruamel)."""
+    if _FAST:
+        loader = _FastLoader(text)
+        try:
+            nodes = []
+            while loader.check_node():
+                nodes.append(loader.get_node())
+            return nodes
+        finally:
+            loader.dispose()
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = True  # we report duplicates ourselves, with both lines
+    return list(yaml.compose_all(text))
 
 
 @dataclass
@@ -98,11 +148,11 @@ class _Builder:
             raise _LoadError("YAML004", _mark(node), f"tag '{shown}' is not allowed",
                              "remove the tag; plays files hold plain values only")
         self.doc.positions.setdefault(path, _mark(node))
-        if isinstance(node, ScalarNode):
+        if isinstance(node, _SCALAR_NODES):
             return _scalar(node, tag)
-        if isinstance(node, SequenceNode):
+        if isinstance(node, _SEQUENCE_NODES):
             return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
-        if isinstance(node, MappingNode):
+        if isinstance(node, _MAPPING_NODES):
             return self._mapping(node, path, depth)
         raise _LoadError("YAML001", _mark(node), "unsupported YAML node")
 
@@ -112,14 +162,14 @@ class _Builder:
         for key_node, value_node in node.value:
             ktag = key_node.tag if isinstance(key_node.tag, str) else getattr(key_node.tag, "value", None)
             if ktag == _STD + "merge":
-                sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+                sources = value_node.value if isinstance(value_node, _SEQUENCE_NODES) else [value_node]
                 for src in sources:
                     val = self.build(src, path, depth + 1)
                     if not isinstance(val, dict):
                         raise _LoadError("YAML001", _mark(src), "a merge key '<<' needs a mapping")
                     merged.append(val)
                 continue
-            if not isinstance(key_node, ScalarNode):
+            if not isinstance(key_node, _SCALAR_NODES):
                 raise _LoadError("YAML001", _mark(key_node), "mapping keys must be plain scalars")
             key = _scalar(key_node, ktag)
             if isinstance(key, (list, dict)) or key is None:
@@ -171,21 +221,22 @@ def load_yaml(text: str, file: str) -> tuple[Document | None, list[Diagnostic]]:
     doc = Document(file=file, data=None)
     if len(text.encode("utf-8", "replace")) > MAX_BYTES:
         return None, [error("YAML005", file, (1, 1), f"file is larger than {MAX_BYTES // 1024} KiB")]
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = True  # we report duplicates ourselves, with both lines
     try:
-        nodes = list(yaml.compose_all(text))
-    except MarkedYAMLError as exc:
+        nodes = _compose_all(text)
+    except _MARKED_ERRORS as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = (exc.problem or exc.context or "invalid YAML").strip()
-        if "\t" in problem or "'\\t'" in problem:
+        at = _text_at(text, mark)
+        if problem == "found undefined alias" and at.startswith("*"):  # libyaml does not name it
+            problem += " '" + re.split(r"[\s,\[\]{}]", at[1:], maxsplit=1)[0] + "'"
+        if "\t" in problem or "'\\t'" in problem or "tab character" in problem or at.startswith("\t"):
             return None, [error("YAML002", file, pos, "tab character where YAML needs spaces",
                                 "indent with spaces, not tabs")]
         return None, [error("YAML001", file, pos, f"YAML syntax error: {problem}", _syntax_hint(problem))]
     except RecursionError:
         return None, [error("YAML006", file, (1, 1), f"document nested deeper than {MAX_DEPTH} levels")]
-    except YAMLError as exc:
+    except _YAML_ERRORS as exc:
         return None, [error("YAML001", file, (1, 1), f"YAML error: {exc}")]
     nodes = [n for n in nodes if n is not None]
     if not nodes:
@@ -203,11 +254,21 @@ def load_yaml(text: str, file: str) -> tuple[Document | None, list[Diagnostic]]:
     return doc, []
 
 
+def _text_at(text: str, mark: Any) -> str:
+    """The rest of the line at an error mark ("" when unknown)."""
+    if mark is None:
+        return ""
+    lines = text.split("\n")
+    return lines[mark.line][mark.column:] if 0 <= mark.line < len(lines) else ""
+
+
 def _syntax_hint(problem: str) -> str | None:
     if "mapping values are not allowed" in problem:
         return "a value containing ': ' must be quoted"
     if "could not find expected ':'" in problem:
         return "check the indentation and that each key ends with ':'"
+    if "did not find expected ',' or" in problem or "expected ',' or" in problem:
+        return "a '{' or '[' opened earlier is not closed"
     if "found undefined alias" in problem:
         return "define the anchor (&name) before using *name"
     return None

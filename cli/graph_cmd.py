@@ -1,0 +1,90 @@
+"""`plays graph PLAY`: draws a Play as Mermaid or DOT text, or as SVG/PNG through Graphviz's `dot`.
+
+PLAY is a file path or a Play id (looked up in ``plays/`` or ``--plays DIR``). The Play's
+diagnostics, if any, go to stderr; a Play that cannot be built (schema errors) is not drawn (exit 1).
+SVG/PNG need the `dot` program; without it the command exits 2 saying how to install Graphviz.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from cli import report
+from engine.diagnostics import did_you_mean
+from engine.render_graph import to_dot, to_mermaid
+from engine.workspace import PathNotFound, load_workspace
+
+
+class GraphFormat(str, Enum):
+    mermaid = "mermaid"
+    dot = "dot"
+    svg = "svg"
+    png = "png"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    sys.stderr.write(f"error: {message}\n")
+    raise typer.Exit(code)
+
+
+def graph(
+    play: str = typer.Argument(..., help="A Play file, or a Play id looked up in --plays."),
+    format: GraphFormat = typer.Option(GraphFormat.mermaid, "--format", "-f", help="mermaid, dot, svg or png."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    plays: str = typer.Option("plays/", "--plays", help="Folder to look a Play id up in."),
+) -> None:
+    """Draw a Play (Mermaid, DOT, or SVG/PNG with Graphviz)."""
+    dot_bin = shutil.which("dot")
+    if format in (GraphFormat.svg, GraphFormat.png) and dot_bin is None:
+        _fail(f"--format {format.value} needs Graphviz's `dot` program, which is not installed; install "
+              "Graphviz (apt-get install graphviz / brew install graphviz / https://graphviz.org/download/), "
+              "or use --format mermaid or --format dot")
+    if Path(play).is_file():
+        ws = load_workspace([play])
+        file = play
+        built = ws.built.get(play)
+    else:
+        try:
+            ws = load_workspace([plays])
+        except PathNotFound:
+            _fail(f"'{play}' is neither a file nor a Play id: folder {plays} does not exist")
+        by_id = {p.id: f for f, p in ws.built.items()}
+        if play not in by_id:
+            ids = sorted(by_id)
+            hint = did_you_mean(play, ids) or (f"known Plays: {', '.join(ids)}" if ids else "no Plays found")
+            _fail(f"no Play file or Play id '{play}' in {plays} ({hint})")
+        file = by_id[play]
+        built = ws.built[file]
+    own = [d for d in ws.diagnostics if d.file == file]
+    if own:
+        report.print_text(own, 1, stream=sys.stderr)
+    if built is None:
+        raise typer.Exit(1)
+    text = to_mermaid(built) if format == GraphFormat.mermaid else to_dot(built)
+    if format in (GraphFormat.svg, GraphFormat.png):
+        done = subprocess.run([dot_bin, f"-T{format.value}"], input=text.encode(), capture_output=True, timeout=60)
+        if done.returncode != 0:
+            _fail(f"dot failed: {done.stderr.decode(errors='replace').strip()}", 1)
+        data = done.stdout
+    else:
+        data = text.encode()
+    if output is not None:
+        output.write_bytes(data)
+        sys.stderr.write(f"wrote {output}\n")
+    elif format == GraphFormat.png:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        sys.stdout.write(data.decode())
+    raise typer.Exit(report.exit_code(own))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("graph")(graph)

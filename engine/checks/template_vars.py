@@ -1,0 +1,134 @@
+"""Template variable check: every ``{{ ... }}`` in a Play parses and names a variable that exists,
+and every attribute path used as a condition key (``contact.Title``, ``reply.subject``) does too.
+
+Variables: ``contact.X`` / ``person.X`` (X a standard contact attribute, or a field of the target
+CRM object in the metadata snapshot: case-sensitive, checked only where a snapshot is known),
+``sequence.name|status``, ``reply.classification|tags|subject|body``, ``event.*``, ``play.id``,
+``message.*``. The target object is the node's (Lead, Contact, both for ``auto``, HubSpot
+contacts); for a branch or a task, any object of the CRMs in the snapshots.
+
+Codes: TEMPLATE001 template does not parse, TEMPLATE002 unknown variable, TEMPLATE003 unknown
+contact attribute.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from engine.diagnostics import Diagnostic, did_you_mean, error
+from engine.loader import Document
+from engine.metadata import ObjectSchema
+from engine.model import Node, Play
+from engine.templates import ROOTS, TemplateSyntaxProblem, is_template, variables
+from engine.vocab import STANDARD_CONTACT_ATTRIBUTES
+
+CrmObjects = dict[str, dict[str, ObjectSchema]]
+
+ATTRIBUTES = {
+    "sequence": ("name", "status"),
+    "reply": ("classification", "tags", "subject", "body"),
+    "play": ("id",),
+}
+OPEN_ROOTS = ("event", "message")  # any attribute
+
+
+def _templates(node: Node) -> Iterator[tuple[str, tuple]]:
+    """(text, document path) of every template-capable string of a node."""
+    if node.kind in ("sync_to_salesforce", "sync_to_hubspot"):
+        for name, value in node.fields.items():
+            yield value, node.path + (node.fields_key, name)
+        for name, value in node.default_values.items():
+            yield value, node.path + ("default_values", name)
+    elif node.kind == "create_task":
+        yield node.subject, node.path + ("subject",)
+        yield node.description, node.path + ("description",)
+
+
+def _contact_fields(node: Node | None, crm_objects: CrmObjects) -> set[str] | None:
+    """Field names `contact.X` may use at this node, or None when no snapshot tells."""
+    if node is not None and node.kind in ("sync_to_salesforce", "sync_to_hubspot"):
+        objects = crm_objects.get(str(node.crm))
+        if not objects:
+            return None
+        if node.kind == "sync_to_hubspot":
+            obj = objects.get("contacts")
+            return set(obj.fields) if obj else None
+        names = ["Lead", "Contact"] if node.object == "auto" else [node.object]
+        sets = [set(objects[n].fields) for n in names if n in objects]
+        return set.intersection(*sets) if sets else None
+    crms = [str(node.crm)] if node is not None and node.crm is not None else list(crm_objects)
+    found: set[str] | None = None
+    for crm in crms:
+        for obj in (crm_objects.get(crm) or {}).values():
+            if crm == "salesforce" and obj.name not in ("Lead", "Contact"):
+                continue
+            found = (found or set()) | set(obj.fields)
+    return found
+
+
+def variable_problem(var: str, fields: set[str] | None) -> tuple[str, str, str | None] | None:
+    """(code, message, hint) for an unknown variable path, else None."""
+    parts = var.split(".")
+    root = parts[0]
+    if root not in ROOTS:
+        close = _closest(root, ROOTS)
+        return ("TEMPLATE002", f"unknown variable '{var}'",
+                f"did you mean '{'.'.join([close] + parts[1:])}'?" if close
+                else "variables start with " + ", ".join(f"{r}." for r in ROOTS))
+    if len(parts) == 1:
+        return ("TEMPLATE002", f"variable '{var}' needs an attribute, e.g. '{root}.{_example(root)}'", None)
+    attr = parts[1]
+    if root in ("contact", "person"):
+        if attr in STANDARD_CONTACT_ATTRIBUTES or fields is None or attr in fields:
+            return None
+        choices = sorted(fields) + list(STANDARD_CONTACT_ATTRIBUTES)  # a standard attribute wins a tie
+        return ("TEMPLATE003", f"unknown contact attribute '{attr}' in '{var}'",
+                did_you_mean(attr, choices) or "use a standard attribute: " + ", ".join(STANDARD_CONTACT_ATTRIBUTES)
+                + ", or a field of the CRM object")
+    if root in ATTRIBUTES and attr not in ATTRIBUTES[root]:
+        allowed = ATTRIBUTES[root]
+        close = _closest(attr, allowed)
+        return ("TEMPLATE002", f"unknown variable '{var}'",
+                f"did you mean '{root}.{close}'?" if close else "known: " + ", ".join(f"{root}.{a}" for a in allowed))
+    return None
+
+
+def _closest(attr: str, allowed: tuple[str, ...] | list[str]) -> str:
+    hint = did_you_mean(attr, allowed) or ""
+    return hint.removeprefix("did you mean '").removesuffix("'?")
+
+
+def _example(root: str) -> str:
+    return {"contact": "firstName", "person": "firstName", "sequence": "name", "reply": "classification",
+            "event": "at", "play": "id", "message": "subject"}[root]
+
+
+def check(doc: Document, play: Play, crm_objects: CrmObjects) -> list[Diagnostic]:
+    """Every template and attribute-path problem of a Play."""
+    out: list[Diagnostic] = []
+    for node in play.nodes.values():
+        fields = _contact_fields(node, crm_objects)
+        for text, path in _templates(node):
+            if not is_template(text):
+                continue
+            pos = doc.pos(path)
+            try:
+                names = variables(text)
+            except TemplateSyntaxProblem as exc:
+                out.append(error("TEMPLATE001", doc.file, pos, f"template does not parse: {exc}",
+                                 "write variables as {{ contact.firstName }}"))
+                continue
+            for var in names:
+                problem = variable_problem(var, fields)
+                if problem:
+                    out.append(error(problem[0], doc.file, pos, problem[1], problem[2]))
+        for case in node.cases:
+            for cond in case.when:
+                if "." not in cond.key:
+                    continue
+                problem = variable_problem(cond.key, _contact_fields(None, crm_objects))
+                if problem:
+                    out.append(error(problem[0], doc.file, doc.pos(cond.path, key=True),
+                                     problem[1].replace("variable", "condition key", 1)
+                                     if problem[0] == "TEMPLATE002" else problem[1], problem[2]))
+    return out

@@ -1,0 +1,146 @@
+"""The Play graph: the only networkx wrapper. Builds a DiGraph from a Play and checks it.
+
+Kept narrow on purpose (dbt's ``graph/``, Hamilton's ``graph.py``): build the graph, find dangling
+references, cycles (reported as ``a --> b --> a``), nodes unreachable from ``start`` and nodes from
+which ``stop`` cannot be reached. Every finding is a coded Diagnostic pointing at the YAML.
+
+Codes: GRAPH001 dangling reference, GRAPH002 unknown start, GRAPH003 cycle, GRAPH004 unreachable
+node (warning), GRAPH005 no way to stop. (A node named ``stop`` is a schema error.)
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import networkx as nx
+
+from engine.diagnostics import Diagnostic, did_you_mean, error, warning
+from engine.model import STOP, Play
+from engine.vocab import NodeKind
+
+Pos = Callable[..., tuple[int, int]]
+
+
+def edges(play: Play) -> list[tuple[str, str, tuple, str]]:
+    """(source, target, document path of the reference, label) for every edge of the Play."""
+    out: list[tuple[str, str, tuple, str]] = []
+    for node in play.nodes.values():
+        if node.kind == NodeKind.BRANCH:
+            for i, case in enumerate(node.cases):
+                out.append((node.id, case.goto, case.path + ("goto",), f"case {i + 1}"))
+            out.append((node.id, node.default, node.path + ("default",), "default"))
+        else:
+            out.append((node.id, node.next, node.path + ("next",), ""))
+    return out
+
+
+def build_graph(play: Play) -> nx.DiGraph:
+    """A DiGraph of the Play: one vertex per node plus ``stop``; edges carry `labels` and `paths`.
+
+    Edges to unknown nodes are left out (they are reported by `check`).
+    """
+    g = nx.DiGraph()
+    g.add_node(STOP)
+    for nid, node in play.nodes.items():
+        g.add_node(nid, kind=str(node.kind))
+    for src, dst, path, label in edges(play):
+        if dst != STOP and dst not in play.nodes:
+            continue
+        if g.has_edge(src, dst):
+            g[src][dst]["labels"].append(label)
+            g[src][dst]["paths"].append(path)
+        else:
+            g.add_edge(src, dst, labels=[label], paths=[path])
+    return g
+
+
+def format_cycle(cycle: list[str]) -> str:
+    """``["a", "b"]`` -> ``a --> b --> a``."""
+    return " --> ".join(list(cycle) + [cycle[0]])
+
+
+def _rotate(cycle: list[str], order: dict[str, int]) -> list[str]:
+    """Start a cycle at its node that comes first in the file, so messages are stable."""
+    i = min(range(len(cycle)), key=lambda k: order.get(cycle[k], 0))
+    return cycle[i:] + cycle[:i]
+
+
+def check(play: Play, pos: Pos, file: str) -> list[Diagnostic]:
+    """All graph problems of one Play. `pos(path, key=False)` gives a document position."""
+    diags: list[Diagnostic] = []
+    order = {nid: i for i, nid in enumerate(play.nodes)}
+    known = list(play.nodes) + [STOP]
+
+    meant: set[str] = set()  # nodes a dangling reference probably meant: not also "unreachable"
+    for src, dst, path, _label in edges(play):
+        if dst != STOP and dst not in play.nodes:
+            hint = did_you_mean(dst, known)
+            meant.add(_suggested(hint))
+            diags.append(error("GRAPH001", file, pos(path), f"node '{src}' goes to unknown node '{dst}'",
+                               hint or f"known nodes: {', '.join(known)}"))
+    start_known = play.start in play.nodes
+    if not start_known and play.start != STOP:
+        hint = did_you_mean(play.start, list(play.nodes))
+        meant.add(_suggested(hint))
+        diags.append(error("GRAPH002", file, pos(("start",)), f"start node '{play.start}' does not exist",
+                           hint or f"known nodes: {', '.join(play.nodes)}"))
+
+    g = build_graph(play)
+    # A dangling reference is already an error (GRAPH001); for the 'reaches stop' question treat it
+    # as an exit so one mistake is reported once.
+    exits = g.copy()
+    for src, dst, _path, _label in edges(play):
+        if dst != STOP and dst not in play.nodes:
+            exits.add_edge(src, STOP)
+    can_stop = nx.ancestors(exits, STOP) | {STOP}
+
+    cyclic: set[str] = set()
+    for comp in sorted(nx.strongly_connected_components(g), key=lambda c: min(order.get(n, 0) for n in c)):
+        members = set(comp)
+        only = next(iter(members))
+        if len(members) == 1 and not g.has_edge(only, only):
+            continue
+        sub = g.subgraph(members)
+        cycle = _rotate(next(iter(nx.simple_cycles(sub))), order)
+        cyclic |= members
+        # point at the reference that closes the loop (last node -> first node)
+        path = g[cycle[-1]][cycle[0]]["paths"][0]
+        trapped = not (members & can_stop)
+        hint = ("this loop never reaches 'stop'; " if trapped else "") + \
+            "a Play is a directed acyclic graph (D-PLAY-1): end the path with 'stop'"
+        diags.append(error("GRAPH003", file, pos(path), f"cycle: {format_cycle(cycle)}", hint))
+
+    if start_known:
+        reachable = nx.descendants(g, play.start) | {play.start}
+        for nid in play.nodes:
+            if nid not in reachable:
+                if nid in meant:
+                    continue
+                diags.append(warning("GRAPH004", file, pos(("nodes", nid), key=True),
+                                     f"node '{nid}' is unreachable from start '{play.start}'",
+                                     "remove it, or reference it with goto/next"))
+            elif nid not in can_stop and nid not in cyclic:
+                diags.append(error("GRAPH005", file, pos(("nodes", nid), key=True),
+                                   f"node '{nid}' has no way to reach stop",
+                                   "every path leads into a loop; give it a way to 'stop'"))
+    return diags
+
+
+def _suggested(hint: str | None) -> str:
+    """The name in a "did you mean 'x'?" hint."""
+    return hint[len("did you mean '"):-2] if hint else ""
+
+
+def reachable_nodes(play: Play) -> set[str]:
+    """Node ids reachable from ``start`` (``stop`` excluded)."""
+    if play.start not in play.nodes:
+        return set()
+    g = build_graph(play)
+    return (nx.descendants(g, play.start) | {play.start}) - {STOP}
+
+
+def topological_order(play: Play) -> list[str]:
+    """Node ids in an order where each node comes before the nodes it leads to (acyclic Plays)."""
+    g = build_graph(play)
+    g.remove_node(STOP)
+    return list(nx.lexicographical_topological_sort(g, key=lambda n: list(play.nodes).index(n)))
