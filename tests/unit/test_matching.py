@@ -1,0 +1,53 @@
+"""Matching (D-WB-5, D-WB-6): email, object auto, most recently modified wins, ties stated."""
+
+from __future__ import annotations
+
+from engine.crmstate import CrmState
+from engine.matching import create_object, find
+
+
+def state(leads=(), contacts=(), hs=()):
+    return CrmState.from_dict({"salesforce": {"Lead": list(leads), "Contact": list(contacts)},
+                               "hubspot": {"contacts": list(hs)}})
+
+
+def test_no_email_invalid_email_no_record():
+    st = state([{"Id": "L1", "Email": "a@b.io"}])
+    assert find(st, "salesforce", "auto", None, "no_email").problem == "no_email"
+    assert find(st, "salesforce", "auto", "x", "invalid_email").problem == "invalid_email"
+    assert find(st, "salesforce", "auto", "z@b.io").problem == "no_record"
+    assert find(st, "salesforce", "Contact", "a@b.io").problem == "no_record"  # object given: Leads don't count
+
+
+def test_auto_takes_whichever_holds_it():
+    st = state(contacts=[{"Id": "C1", "Email": "a@b.io"}])
+    assert find(st, "salesforce", "auto", "a@b.io").record.id == "C1"
+
+
+def test_most_recently_modified_wins_others_lose_d_wb_6():
+    st = state([{"Id": "L1", "Email": "a@b.io", "LastModifiedDate": "2026-11-03T00:00:00Z"}],
+               [{"Id": "C1", "Email": "A@b.io ", "LastModifiedDate": "2026-11-02T00:00:00Z"},
+                {"Id": "C2", "Email": "a@b.io"}])
+    m = find(st, "salesforce", "auto", "a@b.io")
+    assert m.record.id == "L1" and [r.id for r in m.losers] == ["C1", "C2"]
+
+
+def test_ties_prefer_contact_then_state_order():
+    t = "2026-11-01T00:00:00Z"
+    st = state([{"Id": "L1", "Email": "a@b.io", "LastModifiedDate": t}],
+               [{"Id": "C1", "Email": "a@b.io", "LastModifiedDate": t}, {"Id": "C2", "Email": "a@b.io", "LastModifiedDate": t}])
+    assert find(st, "salesforce", "auto", "a@b.io").record.id == "C1"
+    assert find(st, "salesforce", "Lead", "a@b.io").record.id == "L1"
+
+
+def test_hubspot_duplicates():
+    st = state(hs=[{"id": "1", "properties": {"email": "a@b.io"}, "updatedAt": "2026-11-01T00:00:00Z"},
+                   {"id": "2", "properties": {"email": "a@b.io"}, "updatedAt": "2026-11-05T00:00:00Z"}])
+    m = find(st, "hubspot", "contacts", "a@b.io")
+    assert (m.record.id, [r.id for r in m.losers]) == ("2", ["1"])
+
+
+def test_create_object():
+    assert create_object("salesforce", "auto") == "Lead"
+    assert create_object("salesforce", "Contact") == "Contact"
+    assert create_object("hubspot", "contacts") == "contacts"
