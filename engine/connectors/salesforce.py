@@ -1,0 +1,492 @@
+"""The Salesforce connector (simple-salesforce): batched SOQL reads, `composite/sobjects` writes in
+chunks of 200 (allOrNone false, per-record errors mapped to skipped records), idempotent
+EmailMessage / Task creates by upsert on `Unify_Event_Id__c` (+ EmailMessageRelation,
+read-before-retry), incremental pull by `SystemModstamp`, describe -> metadata snapshot.
+
+Every HTTP call goes through `retry.Caller`; a response hook on the `requests` session feeds the
+rate gate (`Sforce-Limit-Info`) and keeps the last answer's headers for `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from urllib.parse import quote_plus
+
+import requests
+from simple_salesforce import Salesforce, format_soql
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
+
+from engine.connectors import auth
+from engine.connectors.base import (ActivityCreate, Clock, ConnectionProblem, CreatedActivity, Outcome,
+                                    Pull, RecordWrite, SkippedRecord, SyncStopped, Written, json_value,
+                                    norm_email, system_clock)
+from engine.connectors.retry import Caller, Rejected, RetryPolicy, Stop, Transient, parse_retry_after
+
+API_VERSION = "59.0"
+CHUNK = 200                     # composite/sobjects limit
+MAX_QUERY_URL = 15_000          # characters of an encoded SOQL query in a GET URL (limit ~16K)
+EXTERNAL_ID = "Unify_Event_Id__c"
+PERSON_OBJECTS = ("Lead", "Contact")
+# Per-record errors worth one more try (the row was busy), not a rejection of the data.
+RECORD_TRANSIENT = frozenset({"UNABLE_TO_LOCK_ROW"})
+_SKIP_TYPES = frozenset({"address", "location", "base64", "complexvalue"})
+
+
+def _first_error(content: Any) -> tuple[str, str]:
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return str(content[0].get("errorCode", "ERROR")), str(content[0].get("message", ""))
+    if isinstance(content, dict):
+        return str(content.get("errorCode", "ERROR")), str(content.get("message", ""))
+    return "ERROR", str(content)[:500]
+
+
+def soql_datetime(value: str) -> str:
+    """A SystemModstamp as Salesforce returns it (``...000+0000``) as a SOQL literal (``...000Z``)."""
+    text = value.strip()
+    if text.endswith("+0000"):
+        return text[:-5] + "Z"
+    if text.endswith("+00:00"):
+        return text[:-6] + "Z"
+    return text
+
+
+class SalesforceConnector:
+    """`Connector` for one Salesforce org."""
+
+    crm = "salesforce"
+    person_objects = PERSON_OBJECTS
+
+    def __init__(self, sf: Salesforce, *, policy: RetryPolicy | None = None, clock: Clock = system_clock):
+        self.sf = sf
+        self.policy = policy or RetryPolicy()
+        self.clock = clock
+        self.caller = Caller(self.crm, self.policy, self._classify)
+        self._local = threading.local()
+        self._describes: dict[str, dict[str, Any]] = {}
+        sf.session.hooks.setdefault("response", []).append(self._on_response)
+
+    # ---- connecting ----------------------------------------------------------------------------
+    @classmethod
+    def connect(cls, values: Mapping[str, Any], *, settings: Any = None, session: requests.Session | None = None,
+                ca_file: str | None = None, policy: RetryPolicy | None = None,
+                clock: Clock = system_clock) -> "SalesforceConnector | ConnectionProblem":
+        method = auth.salesforce_method(values)
+        if isinstance(method, ConnectionProblem):
+            return method
+        session = session or requests.Session()
+        if ca_file:
+            session.verify = ca_file
+            session.trust_env = False  # a loopback sandbox must not go through a proxy
+        try:
+            if method == "session":
+                sf = Salesforce(instance_url=values["instance_url"], session_id=values["session_id"],
+                                session=session, version=API_VERSION)
+            elif method == "password":
+                sf = Salesforce(username=values["username"], password=values["password"],
+                                security_token=values["security_token"], domain=values.get("domain"),
+                                session=session, version=API_VERSION)
+            else:
+                sf = Salesforce(consumer_key=values["client_id"], consumer_secret=values["client_secret"],
+                                domain=values["domain"], session=session, version=API_VERSION)
+        except SalesforceAuthenticationFailed as exc:
+            return ConnectionProblem("salesforce", auth.AUTH_REFUSED, f"login refused: {exc.message}",
+                                     "check the credentials and that the user may use the API")
+        except requests.RequestException as exc:
+            return ConnectionProblem("salesforce", auth.UNREACHABLE, f"cannot reach Salesforce: {exc}",
+                                     "check the domain / instance_url and the network")
+        return cls(sf, policy=policy, clock=clock)
+
+    # ---- plumbing ------------------------------------------------------------------------------
+    def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self._local.headers = response.headers
+        self.caller.gate.note(response.headers)
+
+    def _classify(self, exc: BaseException) -> Exception | None:
+        if isinstance(exc, requests.ConnectTimeout):
+            return Transient(f"connect timeout: {exc}")
+        if isinstance(exc, requests.Timeout):
+            return Transient(f"timeout: {exc}", unknown_outcome=True)
+        if isinstance(exc, requests.ConnectionError):
+            return Transient(f"connection lost: {exc}", unknown_outcome=True)
+        if isinstance(exc, requests.RequestException):
+            return Transient(f"request failed: {exc}", unknown_outcome=True)
+        if isinstance(exc, SalesforceError):
+            status = exc.status
+            code, message = _first_error(exc.content)
+            if status == 401:
+                return Stop(SyncStopped(self.crm, "expired_credentials", f"{code}: {message}",
+                                        "renew the session / credentials; unsent writes stay pending"))
+            headers = getattr(self._local, "headers", None) or {}
+            retry_after = parse_retry_after(headers.get("Retry-After"))
+            if status == 429 or (code == "REQUEST_LIMIT_EXCEEDED" and "concurrent" in message.lower()):
+                # too many requests at once: wait and retry (the daily limit below is a stop)
+                return Transient(f"HTTP {status} {code}: {message}", retry_after=retry_after, status=status)
+            if code == "REQUEST_LIMIT_EXCEEDED":
+                return Stop(SyncStopped(self.crm, "request_limit_exceeded", message or code,
+                                        "the org's API request limit is used up; the sync resumes later"))
+            if status in (500, 502, 503, 504):
+                return Transient(f"HTTP {status} {code}: {message}", retry_after=retry_after,
+                                 unknown_outcome=status != 503, status=status)
+            if status == 403:
+                return Stop(SyncStopped(self.crm, "permission_denied", f"{code}: {message}",
+                                        "the integration user lacks a permission (API access, object or field)"))
+            return Rejected(code, message, status)
+        return None
+
+    def _timeout(self) -> dict[str, Any]:
+        return {"timeout": self.policy.timeout}
+
+    def _query_all(self, soql: str, kind: str = "read") -> list[dict[str, Any]]:
+        """Every row of a query (following nextRecordsUrl), each page a retried call."""
+        page = self.caller.call(kind, lambda: self.sf.query(soql, **self._timeout()))
+        rows = list(page.get("records") or [])
+        while not page.get("done", True) and page.get("nextRecordsUrl"):
+            url = page["nextRecordsUrl"]
+            page = self.caller.call(kind, lambda: self.sf.query_more(url, identifier_is_url=True,
+                                                                     **self._timeout()))
+            rows.extend(page.get("records") or [])
+        for row in rows:
+            row.pop("attributes", None)
+        return rows
+
+    def describe(self, obj: str) -> dict[str, Any]:
+        """The describe result of one sObject (one call per object per connector)."""
+        if obj not in self._describes:
+            self._describes[obj] = self.caller.call(
+                "describe", lambda: self.sf.restful(f"sobjects/{obj}/describe", **self._timeout()))
+        return self._describes[obj]
+
+    def field_kinds(self, obj: str) -> dict[str, str]:
+        return {f["name"]: f["type"] for f in self.describe(obj)["fields"]}
+
+    def _fields(self, obj: str, wanted: Iterable[str] | None) -> list[str]:
+        kinds = self.field_kinds(obj)
+        names = [n for n, t in kinds.items() if t not in _SKIP_TYPES] if wanted is None else \
+            [n for n in dict.fromkeys(["Id", "Email", "LastModifiedDate", "SystemModstamp", *wanted])
+             if n in kinds]
+        return names
+
+    def calls(self) -> dict[str, int]:
+        return dict(self.caller.counters)
+
+    def close(self) -> None:
+        try:
+            self.sf.session.hooks["response"].remove(self._on_response)
+        except (KeyError, ValueError):
+            pass
+
+    # ---- reads ---------------------------------------------------------------------------------
+    def _in_chunks(self, prefix: str, values: Sequence[str]) -> Iterator[str]:
+        """`prefix IN (...)` queries of at most CHUNK values and a URL short enough for a GET."""
+        budget = MAX_QUERY_URL - len(quote_plus(prefix)) - 10
+        chunk: list[str] = []
+        used = 0
+        for value in values:
+            cost = len(quote_plus(format_soql("{}", value))) + 3
+            if chunk and (len(chunk) >= CHUNK or used + cost > budget):
+                yield prefix + format_soql(" IN {}", chunk)
+                chunk, used = [], 0
+            chunk.append(value)
+            used += cost
+        if chunk:
+            yield prefix + format_soql(" IN {}", chunk)
+
+    def read_records(self, emails: Iterable[str] = (), ids: Mapping[str, Iterable[str]] | None = None,
+                     objects: Iterable[str] | None = None,
+                     fields: Mapping[str, Iterable[str]] | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Lead / Contact records holding these emails (trimmed, case-insensitive) or these ids.
+
+        One SOQL query per object per 200 emails; values are escaped, so a quote in an email can
+        neither break nor widen the query. Raises `Stop` when the sync must stop.
+        """
+        wanted = sorted({e for e in (norm_email(x) for x in emails) if e})
+        out: dict[str, list[dict[str, Any]]] = {}
+        for obj in (objects or self.person_objects):
+            names = self._fields(obj, (fields or {}).get(obj))
+            select = f"SELECT {', '.join(names)} FROM {obj} WHERE "
+            seen: dict[str, dict[str, Any]] = {}
+            for soql in self._in_chunks(select + "Email", wanted):
+                for row in self._query_all(soql):
+                    seen[row["Id"]] = row
+            obj_ids = sorted({i for i in (ids or {}).get(obj, ()) if i} - set(seen))
+            for soql in self._in_chunks(select + "Id", obj_ids):
+                for row in self._query_all(soql):
+                    seen[row["Id"]] = row
+            out[obj] = list(seen.values())
+        return out
+
+    def pull_changes(self, since: Mapping[str, str] | None = None, objects: Iterable[str] | None = None) -> Pull:
+        """Records changed after the cursor (per object, by SystemModstamp); the first pull is full."""
+        records: dict[str, list[dict[str, Any]]] = {}
+        cursor = dict(since or {})
+        try:
+            for obj in (objects or self.person_objects):
+                names = self._fields(obj, None)
+                soql = f"SELECT {', '.join(names)} FROM {obj}"
+                if cursor.get(obj):
+                    soql += f" WHERE SystemModstamp > {soql_datetime(cursor[obj])}"
+                soql += " ORDER BY SystemModstamp ASC"
+                rows = self._query_all(soql, kind="pull")
+                records[obj] = rows
+                if rows:
+                    cursor[obj] = soql_datetime(rows[-1]["SystemModstamp"])
+        except (Stop, Rejected) as exc:
+            stopped = exc.stopped if isinstance(exc, Stop) else SyncStopped(self.crm, "rejected", str(exc))
+            return Pull(records, dict(since or {}), stopped)
+        return Pull(records, cursor)
+
+    def read_metadata(self, objects: Iterable[str] = PERSON_OBJECTS) -> dict[str, Any]:
+        """`{"Lead": describe, "Contact": describe}`, exactly as the describe calls return them."""
+        return {obj: self.describe(obj) for obj in objects}
+
+    # ---- writes --------------------------------------------------------------------------------
+    def _skip(self, item: RecordWrite | ActivityCreate, code: str, message: str,
+              field: str | None = None) -> SkippedRecord:
+        play = node = event = None
+        if isinstance(item, RecordWrite) and item.sources:
+            play, node, event = item.sources[0]
+        elif isinstance(item, ActivityCreate):
+            play, node, event = item.play, item.node, item.event
+        return SkippedRecord("crm_rejected", self.crm, item.object, item.record, item.email, event, play, node,
+                             field, f"{code}: {message}", message, code, self.clock())
+
+    def _payload(self, write: RecordWrite) -> dict[str, Any]:
+        body: dict[str, Any] = {"attributes": {"type": write.object}}
+        if write.op == "update":
+            body["Id"] = write.record
+        body.update(json_value(dict(write.fields)))
+        return body
+
+    def _reconcile_creates(self, chunk: list[RecordWrite], done: dict[int, Written]) -> None:
+        """Read-before-retry: which creates of a chunk whose answer was lost did land (by email)."""
+        by_obj: dict[str, dict[str, int]] = {}
+        for index, write in enumerate(chunk):
+            if index not in done and write.email:
+                by_obj.setdefault(write.object, {})[write.email] = index
+        for obj, emails in by_obj.items():
+            for soql in self._in_chunks(f"SELECT Id, Email FROM {obj} WHERE Email", sorted(emails)):
+                for row in self._query_all(soql):
+                    index = emails.get(norm_email(row.get("Email")) or "")
+                    if index is not None and index not in done:
+                        w = chunk[index]
+                        done[index] = Written(self.crm, w.object, row["Id"], w.email, "create", w.fields,
+                                              w.before, w.sources)
+
+    def _send_chunk(self, chunk: list[RecordWrite], op: str, result: Outcome,
+                    retry_later: list[RecordWrite], salvage: list[RecordWrite]) -> None:
+        done: dict[int, Written] = {}  # creates found by read-before-retry
+
+        def on_retry(exc: Transient) -> None:
+            if op == "create" and exc.unknown_outcome:
+                self.policy.sleep(self.policy.settle_time)  # let a request still in flight land first
+                self._reconcile_creates(chunk, done)
+
+        def send() -> list[dict[str, Any]]:
+            todo = [i for i in range(len(chunk)) if i not in done]
+            if not todo:
+                return []
+            payload = {"allOrNone": False, "records": [self._payload(chunk[i]) for i in todo]}
+            answer = self.sf.restful("composite/sobjects", method="POST" if op == "create" else "PATCH",
+                                     json=payload, **self._timeout())
+            return list(zip(todo, answer or []))
+
+        try:
+            answers = self.caller.call("write", send, on_retry=on_retry)
+        except Rejected as exc:
+            result.skipped.extend(self._skip(w, exc.code, exc.message) for w in chunk)
+            return
+        result.written.extend(done.values())
+        for index, res in answers:
+            write = chunk[index]
+            if res.get("success"):
+                result.written.append(Written(self.crm, write.object, res.get("id") or write.record or "",
+                                              write.email, write.op, write.fields, write.before, write.sources))
+                continue
+            errors = res.get("errors") or [{"statusCode": "UNKNOWN", "message": "no result"}]
+            first = errors[0]
+            if first.get("statusCode") in RECORD_TRANSIENT:
+                retry_later.append(write)
+                continue
+            refused = {f for e in errors for f in e.get("fields") or [] if f in write.fields}
+            rest = write.without(refused) if refused and all(e.get("fields") for e in errors) else None
+            if rest is not None:  # the CRM named the fields it refuses: the others are sent again
+                for e in errors:
+                    for f in e.get("fields") or []:
+                        result.skipped.append(self._skip(write, e.get("statusCode", "ERROR"), e.get("message", ""), f))
+                salvage.append(rest)
+                continue
+            fields = first.get("fields") or []
+            result.skipped.append(self._skip(write, first.get("statusCode", "ERROR"), first.get("message", ""),
+                                             fields[0] if fields else None))
+
+    def apply_writes(self, writes: Sequence[RecordWrite]) -> Outcome:
+        """Updates through PATCH and creates through POST `composite/sobjects`, 200 a call.
+
+        A record refused for a busy row is sent again (up to `record_retries` more passes); an
+        update refused for named fields is sent again without them (those fields are skipped).
+        """
+        result = Outcome()
+        for op in ("update", "create"):
+            todo = [w for w in writes if w.op == op]
+            lock_passes = 0
+            while todo:
+                retry_later: list[RecordWrite] = []
+                salvage: list[RecordWrite] = []
+                for start in range(0, len(todo), CHUNK):
+                    chunk = todo[start:start + CHUNK]
+                    try:
+                        self._send_chunk(chunk, op, result, retry_later, salvage)
+                    except Stop as stop:
+                        result.stopped = stop.stopped
+                        result.pending.extend(chunk)
+                        result.pending.extend(todo[start + CHUNK:])
+                        result.pending.extend(retry_later + salvage)
+                        result.pending.extend(w for w in writes if w.op == "create" and op == "update")
+                        return result
+                if retry_later:
+                    lock_passes += 1
+                    if lock_passes > self.policy.record_retries:  # still locked after the extra passes
+                        result.skipped.extend(self._skip(w, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive "
+                                                         "access to this record") for w in retry_later)
+                        retry_later = []
+                todo = retry_later + salvage
+        return result
+
+    # ---- activities ----------------------------------------------------------------------------
+    def _upsert_chunk(self, obj: str, chunk: list[ActivityCreate], result: Outcome,
+                      retry_later: list[ActivityCreate]) -> list[tuple[ActivityCreate, str, bool]]:
+        def send() -> list[dict[str, Any]]:
+            records = []
+            for act in chunk:
+                body = {"attributes": {"type": obj}, **json_value(dict(act.fields)), EXTERNAL_ID: act.external_id}
+                if obj == "Task" and act.record:
+                    body["WhoId"] = act.record
+                records.append(body)
+            return self.sf.restful(f"composite/sobjects/{obj}/{EXTERNAL_ID}", method="PATCH",
+                                   json={"allOrNone": False, "records": records}, **self._timeout()) or []
+
+        try:
+            answers = self.caller.call("activity", send)  # an upsert by external id is safe to repeat
+        except Rejected as exc:
+            result.skipped.extend(self._skip(a, exc.code, exc.message) for a in chunk)
+            return []
+        landed = []
+        for act, res in zip(chunk, answers):
+            if res.get("success"):
+                landed.append((act, res["id"], bool(res.get("created"))))
+                continue
+            first = (res.get("errors") or [{"statusCode": "UNKNOWN", "message": "no result"}])[0]
+            if first.get("statusCode") in RECORD_TRANSIENT:
+                retry_later.append(act)
+            else:
+                fields = first.get("fields") or []
+                result.skipped.append(self._skip(act, first.get("statusCode", "ERROR"), first.get("message", ""),
+                                                 fields[0] if fields else None))
+        return landed
+
+    def _relate(self, landed: list[tuple[ActivityCreate, str, bool]], result: Outcome) -> None:
+        """EmailMessageRelation for each EmailMessage; existing ones are read first, never doubled."""
+        wanted = {(msg_id, act.record): act for act, msg_id, _created in landed if act.record}
+        if not wanted:
+            return
+        have: set[tuple[str, str]] = set()
+
+        def read_existing(message_ids: Iterable[str]) -> None:
+            ids = sorted(set(message_ids))
+            for soql in self._in_chunks("SELECT EmailMessageId, RelationId FROM EmailMessageRelation "
+                                        "WHERE EmailMessageId", ids):
+                for row in self._query_all(soql):
+                    have.add((row["EmailMessageId"], row["RelationId"]))
+
+        replayed = [msg_id for act, msg_id, created in landed if not created]
+        if replayed:
+            read_existing(replayed)
+        todo = [key for key in wanted if key not in have]
+        for _attempt in range(self.policy.record_retries + 1):
+            locked: list[tuple[str, str]] = []
+            for start in range(0, len(todo), CHUNK):
+                chunk = todo[start:start + CHUNK]
+
+                def on_retry(exc: Transient, chunk: list = chunk) -> None:
+                    if exc.unknown_outcome:
+                        self.policy.sleep(self.policy.settle_time)
+                        read_existing(m for m, _r in chunk)
+
+                def send(chunk: list = chunk) -> list[tuple[tuple[str, str], dict[str, Any]]]:
+                    left = [k for k in chunk if k not in have]
+                    if not left:
+                        return []
+                    records = [{"attributes": {"type": "EmailMessageRelation"}, "EmailMessageId": m,
+                                "RelationId": r, "RelationType": wanted[(m, r)].relation_type or "ToAddress"}
+                               for m, r in left]
+                    answer = self.sf.restful("composite/sobjects", method="POST",
+                                             json={"allOrNone": False, "records": records}, **self._timeout())
+                    return list(zip(left, answer or []))
+
+                try:
+                    answers = self.caller.call("activity", send, on_retry=on_retry)
+                except Rejected as exc:
+                    result.skipped.extend(self._skip(wanted[k], exc.code, exc.message) for k in chunk)
+                    continue
+                for key, res in answers:
+                    if res.get("success"):
+                        have.add(key)
+                        continue
+                    first = (res.get("errors") or [{"statusCode": "UNKNOWN", "message": "no result"}])[0]
+                    if first.get("statusCode") in RECORD_TRANSIENT:
+                        locked.append(key)
+                    else:
+                        result.skipped.append(self._skip(wanted[key], first.get("statusCode", "ERROR"),
+                                                         "EmailMessageRelation: " + first.get("message", "")))
+            todo = locked
+            if not todo:
+                return
+        result.skipped.extend(self._skip(wanted[k], "UNABLE_TO_LOCK_ROW", "EmailMessageRelation: unable to obtain "
+                                         "exclusive access to this record") for k in todo)
+
+    def create_activities(self, activities: Sequence[ActivityCreate]) -> Outcome:
+        """EmailMessages (+ relations) and Tasks, upserted on Unify_Event_Id__c, 200 a call."""
+        result = Outcome()
+        order = ("EmailMessage", "Task")
+        by_obj = {obj: [a for a in activities if a.object == obj] for obj in order}
+        others = [a for a in activities if a.object not in order]
+        result.skipped.extend(self._skip(a, "INVALID_TYPE", f"cannot log a {a.object} activity") for a in others)
+        for pos, obj in enumerate(order):
+            todo = by_obj[obj]
+            try:
+                for attempt in range(self.policy.record_retries + 1):
+                    retry_later: list[ActivityCreate] = []
+                    for start in range(0, len(todo), CHUNK):
+                        chunk = todo[start:start + CHUNK]
+                        try:
+                            landed = self._upsert_chunk(obj, chunk, result, retry_later)
+                        except Stop:
+                            result.pending.extend(todo[start + CHUNK:])
+                            result.pending.extend(chunk)
+                            result.pending.extend(retry_later)
+                            raise
+                        if obj == "EmailMessage":
+                            try:
+                                self._relate(landed, result)
+                            except Stop:
+                                # the messages exist; their relations are redone by the replay
+                                result.pending.extend(a for a, _i, _c in landed)
+                                result.pending.extend(todo[start + CHUNK:])
+                                result.pending.extend(retry_later)
+                                raise
+                        result.activities.extend(
+                            CreatedActivity(self.crm, obj, rid, a.record, a.email, a.external_id, created,
+                                            a.play, a.node, a.event) for a, rid, created in landed)
+                    todo = retry_later
+                    if not todo:
+                        break
+                for act in todo:
+                    result.skipped.append(self._skip(act, "UNABLE_TO_LOCK_ROW",
+                                                     "unable to obtain exclusive access to this record"))
+            except Stop as stop:
+                result.stopped = stop.stopped
+                for later in order[pos + 1:]:
+                    result.pending.extend(by_obj[later])
+                return result
+        return result
