@@ -1,7 +1,8 @@
 """`plays validate [PATH ...]`: schema, graph, vocabulary, template and field checks, offline.
 
 Diagnostics go to stdout (they are the output), then a summary line; ``--format json`` prints one
-JSON document instead. Exit 0 clean, 1 errors (warnings too with ``--strict``), 2 a missing path.
+JSON document instead. Exit 0 clean, 1 errors (warnings too with ``--strict``), 2 a missing path or
+a broken installation (the JSON Schemas not found: never a silent "0 errors").
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import List, Optional
 import typer
 
 from cli import report
+from engine.schema_check import SchemasMissing
 from engine.workspace import PathNotFound, load_workspace
 
 
@@ -31,6 +33,9 @@ def validate(
         ws = load_workspace(list(paths) if paths else ["plays/"])
     except PathNotFound as exc:
         sys.stderr.write(f"error: {exc} (plays validate takes Play files or folders)\n")
+        raise typer.Exit(2)
+    except SchemasMissing as exc:
+        sys.stderr.write(f"error: {exc}\n")
         raise typer.Exit(2)
     if format == Format.json:
         report.print_json(ws.diagnostics, ws.files)

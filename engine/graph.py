@@ -6,17 +6,25 @@ which ``stop`` cannot be reached. Every finding is a coded Diagnostic pointing a
 
 Codes: GRAPH001 dangling reference, GRAPH002 unknown start, GRAPH003 cycle, GRAPH004 unreachable
 node (warning), GRAPH005 no way to stop. (A node named ``stop`` is a schema error.)
+
+One mistake, one report: a dangling reference counts as an exit (no GRAPH005) and as going to the
+node it probably meant (that node and what follows it are not "unreachable"). For a Play built
+leniently (`engine.lenient`), nodes with schema errors count as exits, their unreadable edges as
+going to their probable targets, and an edge that cannot be read at all turns GRAPH004 off.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import networkx as nx
 
 from engine.diagnostics import Diagnostic, did_you_mean, error, warning
 from engine.model import STOP, Play
 from engine.vocab import NodeKind
+
+if TYPE_CHECKING:
+    from engine.lenient import Loose
 
 Pos = Callable[..., tuple[int, int]]
 
@@ -65,33 +73,40 @@ def _rotate(cycle: list[str], order: dict[str, int]) -> list[str]:
     return cycle[i:] + cycle[:i]
 
 
-def check(play: Play, pos: Pos, file: str) -> list[Diagnostic]:
-    """All graph problems of one Play. `pos(path, key=False)` gives a document position."""
+def check(play: Play, pos: Pos, file: str, loose: "Loose | None" = None) -> list[Diagnostic]:
+    """All graph problems of one Play. `pos(path, key=False)` gives a document position; `loose`
+    describes a Play built leniently from a document with schema errors."""
     diags: list[Diagnostic] = []
     order = {nid: i for i, nid in enumerate(play.nodes)}
     known = list(play.nodes) + [STOP]
+    opaque = loose.opaque if loose else frozenset()
+    start_ok = loose.start_ok if loose else True
 
-    meant: set[str] = set()  # nodes a dangling reference probably meant: not also "unreachable"
+    probable: list[tuple[str, str]] = []  # (source, target) of edges that probably exist
+    if loose:
+        probable += [(src, dst) for src, dsts in loose.probable.items() for dst in dsts]
     for src, dst, path, _label in edges(play):
         if dst != STOP and dst not in play.nodes:
             hint = did_you_mean(dst, known)
-            meant.add(_suggested(hint))
+            if hint:
+                probable.append((src, _suggested(hint)))
             diags.append(error("GRAPH001", file, pos(path), f"node '{src}' goes to unknown node '{dst}'",
                                hint or f"known nodes: {', '.join(known)}"))
     start_known = play.start in play.nodes
-    if not start_known and play.start != STOP:
+    if not start_known and play.start != STOP and start_ok:
         hint = did_you_mean(play.start, list(play.nodes))
-        meant.add(_suggested(hint))
         diags.append(error("GRAPH002", file, pos(("start",)), f"start node '{play.start}' does not exist",
                            hint or f"known nodes: {', '.join(play.nodes)}"))
 
     g = build_graph(play)
-    # A dangling reference is already an error (GRAPH001); for the 'reaches stop' question treat it
-    # as an exit so one mistake is reported once.
+    # A dangling reference is already an error (GRAPH001), a node with a schema error too: for the
+    # 'reaches stop' question treat them as exits, so one mistake is reported once.
     exits = g.copy()
     for src, dst, _path, _label in edges(play):
         if dst != STOP and dst not in play.nodes:
             exits.add_edge(src, STOP)
+    for nid in opaque:
+        exits.add_edge(nid, STOP)
     can_stop = nx.ancestors(exits, STOP) | {STOP}
 
     cyclic: set[str] = set()
@@ -111,10 +126,13 @@ def check(play: Play, pos: Pos, file: str) -> list[Diagnostic]:
         diags.append(error("GRAPH003", file, pos(path), f"cycle: {format_cycle(cycle)}", hint))
 
     if start_known:
-        reachable = nx.descendants(g, play.start) | {play.start}
+        likely = g.copy()
+        likely.add_edges_from((s, d) for s, d in probable if d in play.nodes)
+        reachable = nx.descendants(likely, play.start) | {play.start}
+        lost = loose is not None and bool(loose.unknown & reachable)  # an edge nobody can read
         for nid in play.nodes:
             if nid not in reachable:
-                if nid in meant:
+                if lost:
                     continue
                 diags.append(warning("GRAPH004", file, pos(("nodes", nid), key=True),
                                      f"node '{nid}' is unreachable from start '{play.start}'",

@@ -170,7 +170,10 @@ class _Builder:
                     merged.append(val)
                 continue
             if not isinstance(key_node, _SCALAR_NODES):
-                raise _LoadError("YAML001", _mark(key_node), "mapping keys must be plain scalars")
+                hint = 'quote templates: "{{ reply.classification }}"' \
+                    if isinstance(key_node, _MAPPING_NODES) and isinstance(node, _MAPPING_NODES) and node.flow_style \
+                    else None
+                raise _LoadError("YAML001", _mark(key_node), "mapping keys must be plain scalars", hint)
             key = _scalar(key_node, ktag)
             if isinstance(key, (list, dict)) or key is None:
                 raise _LoadError("YAML001", _mark(key_node), "mapping keys must be plain scalars")
@@ -233,7 +236,8 @@ def load_yaml(text: str, file: str) -> tuple[Document | None, list[Diagnostic]]:
         if "\t" in problem or "'\\t'" in problem or "tab character" in problem or at.startswith("\t"):
             return None, [error("YAML002", file, pos, "tab character where YAML needs spaces",
                                 "indent with spaces, not tabs")]
-        return None, [error("YAML001", file, pos, f"YAML syntax error: {problem}", _syntax_hint(problem))]
+        return None, [error("YAML001", file, pos, f"YAML syntax error: {problem}",
+                            _indent_hint(text, mark, problem) or _syntax_hint(problem))]
     except RecursionError:
         return None, [error("YAML006", file, (1, 1), f"document nested deeper than {MAX_DEPTH} levels")]
     except _YAML_ERRORS as exc:
@@ -262,6 +266,27 @@ def _text_at(text: str, mark: Any) -> str:
     return lines[mark.line][mark.column:] if 0 <= mark.line < len(lines) else ""
 
 
+def _indent_hint(text: str, mark: Any, problem: str) -> str | None:
+    """For "mapping values are not allowed": the line is indented deeper than the line above it,
+    which already holds a value (a wrong indentation, not a value to quote)."""
+    if mark is None or "mapping values are not allowed" not in problem:
+        return None
+    lines = text.split("\n")
+    if not 0 <= mark.line < len(lines):
+        return None
+    here = lines[mark.line]
+    above = next((ln for ln in reversed(lines[:mark.line]) if ln.strip() and not ln.strip().startswith("#")), None)
+    if above is None:
+        return None
+    indent = len(here) - len(here.lstrip(" "))
+    above_indent = len(above) - len(re.sub(r"^[ ]*(-[ ]+)*", "", above))  # where the key starts, after '- '
+    key, sep, value = above[above_indent:].strip().partition(": ")
+    if indent > above_indent and sep and value.strip() and not value.strip().startswith(("|", ">", "&")):
+        return f"line {mark.line + 1} is indented deeper than the line above ('{key}: ...'), which already has a " \
+               "value: check the indentation"
+    return None
+
+
 def _syntax_hint(problem: str) -> str | None:
     if "mapping values are not allowed" in problem:
         return "a value containing ': ' must be quoted"
@@ -269,6 +294,8 @@ def _syntax_hint(problem: str) -> str | None:
         return "check the indentation and that each key ends with ':'"
     if "did not find expected ',' or" in problem or "expected ',' or" in problem:
         return "a '{' or '[' opened earlier is not closed"
+    if "did not find expected key" in problem:
+        return "check the indentation: the keys of one mapping start in the same column"
     if "found undefined alias" in problem:
         return "define the anchor (&name) before using *name"
     return None

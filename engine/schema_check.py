@@ -10,6 +10,10 @@ vocabulary check, which has the better hint (one problem, one report).
 Codes: SCHEMA001 unknown key, SCHEMA002 missing key, SCHEMA003 wrong type, SCHEMA004 value not
 allowed, SCHEMA005 pattern/format, SCHEMA006 size or range, SCHEMA007 other violation.
 
+`findings` also says where each problem belongs in the document (a `Finding`), so the workspace can
+build a model from the parts that are valid; `engine.schema_merge` folds findings that are one
+problem (a misspelt required key is not also "missing"; keys not indented under an empty key).
+
 The JSON Schemas ship as package data (``plays_schemas``); reading them is resource loading, done
 once per process.
 """
@@ -17,6 +21,8 @@ once per process.
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
@@ -29,6 +35,8 @@ from referencing.jsonschema import DRAFT202012
 from engine.diagnostics import Diagnostic, did_you_mean, error
 from engine.loader import Document
 from engine.metadata import UNSUPPORTED_OBJECTS
+from engine import schema_hints as hints
+from engine.schema_merge import merge
 
 SCHEMA_FILES = {
     "play": ("play.schema.json",),
@@ -55,6 +63,28 @@ _PATTERNS = {
         ("a cron expression", "5 fields 'minute hour day month weekday' (UTC), e.g. '0 9 * * 1', or @daily"),
     "^(https?://\\S+|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\})$": ("a URL or an ${ENV} reference", "e.g. ${SF_INSTANCE_URL}"),
 }
+
+class SchemasMissing(RuntimeError):
+    """The JSON Schemas are not installed where the package expects them (a broken installation)."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One schema problem: its diagnostic, and where it belongs in the document.
+
+    `path` is the mapping for an unknown or missing key (`key` names it), the key itself for a badly
+    named key (`what="keyname"`), else the offending value. `suggest` is the allowed key an unknown
+    key probably meant. A finding without `diag` marks a part of the document that another finding
+    already accounts for (`what="absorbed"`).
+    """
+
+    diag: Diagnostic | None
+    path: tuple
+    what: str = "value"  # unknown | missing | keyname | value | absorbed
+    key: str | None = None
+    suggest: str | None = None
+    instance: object = None
+
 
 _TYPE_NAMES = {
     "string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
@@ -107,22 +137,31 @@ def _vocab_schemas(v: Draft202012Validator) -> list[dict]:
 
 def check(doc: Document, kind: str) -> list[Diagnostic]:
     """Every schema violation of `doc` (a ``play``/``integration``/``test`` document)."""
+    return [f.diag for f in findings(doc, kind) if f.diag is not None]
+
+
+def findings(doc: Document, kind: str) -> list[Finding]:
+    """Every schema violation of `doc`, with where it belongs; one problem, one finding."""
     v = validator(kind)
     if v is None:
+        if kind in SCHEMA_FILES:
+            raise SchemasMissing(f"the JSON Schemas of plays are not installed (looked for "
+                                 f"{SCHEMA_FILES[kind][0]} in {schemas_dir()}); reinstall the package")
         return []
     vocab = _vocab_schemas(v)
-    out: list[Diagnostic] = []
+    out: list[Finding] = []
     seen: set[tuple] = set()
     for err in v.iter_errors(doc.data):
         for leaf in _leaves(err):
-            if _is_vocab_enum(leaf, vocab):
-                continue
-            for d in _diagnostics(leaf, doc):
+            if _is_vocab_enum(leaf, vocab) and isinstance(leaf.instance, str):
+                continue  # a misspelt status or classification: the vocabulary check reports it
+            for f in _findings(leaf, doc, v.schema):
+                d = f.diag
                 key = (d.line, d.col, d.code, d.message)
                 if key not in seen:
                     seen.add(key)
-                    out.append(d)
-    return out
+                    out.append(f)
+    return merge(out, doc, kind)
 
 
 def _is_vocab_enum(err: ValidationError, vocab: list[dict]) -> bool:
@@ -238,54 +277,63 @@ def _kind_of(value: Any) -> str:
 
 
 def _where(path: tuple) -> str:
-    for part in reversed(path):
-        if isinstance(part, str):
-            return f"'{part}'"
-    return "the document" if not path else "value"
+    """How a message names the value at `path`: ``'to'``, ``item 2 of 'events'``."""
+    if not path:
+        return "the document"
+    if isinstance(path[-1], int):
+        parent = next((p for p in reversed(path) if isinstance(p, str)), None)
+        return f"item {path[-1] + 1} of '{parent}'" if parent else f"item {path[-1] + 1}"
+    return f"'{path[-1]}'"
 
 
-def _allowed_keys(schema: Any) -> list[str]:
-    if not isinstance(schema, dict):
-        return []
-    keys = list((schema.get("properties") or {}).keys())
-    return keys
-
-
-def _diagnostics(err: ValidationError, doc: Document) -> Iterable[Diagnostic]:
+def _findings(err: ValidationError, doc: Document, root: Any = None) -> Iterable[Finding]:
     f = doc.file
     path = tuple(err.absolute_path)
     val = err.validator
     inst = err.instance
+
+    def at(d: Diagnostic, where: tuple = path, what: str = "value", key: str | None = None,
+           suggest: str | None = None) -> Finding:
+        return Finding(d, where, what, key, suggest, inst if what == "value" else None)
+
     if val in ("additionalProperties", "unevaluatedProperties") and isinstance(inst, dict):
-        allowed = _allowed_keys(err.schema)
+        allowed = hints.allowed_keys(err.schema)
         extra = [k for k in inst if k not in allowed and not _pattern_ok(k, err.schema)]
         for k in extra or list(inst)[:1]:
-            hint = did_you_mean(k, allowed) if allowed else None
-            if hint is None and allowed:
-                hint = "allowed keys: " + ", ".join(allowed)
-            yield error("SCHEMA001", f, doc.pos(path + (k,), key=True), f"unknown key '{k}'", hint)
+            belongs = hints.belongs(k, err.schema, root) if allowed else None
+            if belongs:  # a key of another node or trigger type: say so (a close spelling would mislead)
+                meant = hints.synonym(k, allowed)
+                hint = f"did you mean '{meant}'? {belongs}" if meant else belongs
+            else:
+                meant = hints.suggest(k, allowed) if allowed else None
+                hint = f"did you mean '{meant}'?" if meant else ("allowed keys: " + ", ".join(allowed) if allowed else None)
+            yield at(error("SCHEMA001", f, doc.pos(path + (k,), key=True), f"unknown key '{k}'", hint),
+                     what="unknown", key=k, suggest=meant)
         return
     if "propertyNames" in err.schema_path and isinstance(inst, str):
         kpos = doc.pos(path + (inst,), key=True)
         if val == "not":
-            yield error("SCHEMA005", f, kpos, f"'{inst}' is reserved and cannot be used as a key of {_where(path)}",
-                        "rename it" + ("; 'stop' ends the Play" if inst == "stop" else ""))
+            d = error("SCHEMA005", f, kpos, f"'{inst}' is reserved and cannot be used as a key of {_where(path)}",
+                      "rename it" + ("; 'stop' ends the Play" if inst == "stop" else ""))
         else:
             known = _PATTERNS.get(str(err.validator_value))
-            yield error("SCHEMA005", f, kpos, f"key '{inst}' of {_where(path)} is not "
-                        f"{known[0] if known else 'a valid name'}", known[1] if known else _short(_name_rule(err)))
+            d = error("SCHEMA005", f, kpos, f"key '{inst}' of {_where(path)} is not "
+                      f"{known[0] if known else 'a valid name'}", known[1] if known else _short(_name_rule(err)))
+        yield at(d, path + (inst,), what="keyname", key=inst)
         return
     if val == "requiredOneOf":
-        yield error("SCHEMA002", f, doc.pos(path, key=True),
-                    f"{_where(path) if path else 'the document'} needs one of: {', '.join(err.validator_value)}")
+        yield at(error("SCHEMA002", f, doc.pos(path, key=True),
+                       f"{_where(path) if path else 'the document'} needs one of: {', '.join(err.validator_value)}"),
+                 what="missing", key=err.validator_value[0])
         return
     if val == "required":
         missing = [k for k in err.validator_value if isinstance(inst, dict) and k not in inst]
         for k in missing or list(err.validator_value)[:1]:
-            yield error("SCHEMA002", f, doc.pos(path, key=True), f"missing required key '{k}' in {_where(path) if path else 'the document'}")
+            yield at(error("SCHEMA002", f, doc.pos(path, key=True), f"missing required key '{k}' in {_where(path)}"),
+                     what="missing", key=k)
         return
     if val == "dependentRequired":
-        yield error("SCHEMA002", f, doc.pos(path, key=True), err.message)
+        yield at(error("SCHEMA002", f, doc.pos(path, key=True), err.message), what="missing")
         return
     if val == "type":
         want = err.validator_value
@@ -295,45 +343,50 @@ def _diagnostics(err: ValidationError, doc: Document) -> Iterable[Diagnostic]:
             text = "a single value (text, number, true/false or null)"
         elif len(wants) > 2:
             text = ", ".join(_TYPE_NAMES.get(w, w) for w in wants[:-1]) + " or " + _TYPE_NAMES.get(wants[-1], wants[-1])
-        yield error("SCHEMA003", f, doc.pos(path), f"{_where(path)} must be {text}, not {_kind_of(inst)}")
+        yield at(error("SCHEMA003", f, doc.pos(path), f"{_where(path)} must be {text}, not {_kind_of(inst)}",
+                       hints.shape_hint(inst, wants, path)))
         return
     if val in ("enum", "const"):
         allowed = [err.validator_value] if val == "const" else list(err.validator_value)
         shown = ", ".join(_show(a) for a in allowed[:12]) + (", ..." if len(allowed) > 12 else "")
+        if not isinstance(inst, str) and allowed and all(isinstance(a, str) for a in allowed):
+            yield at(error("SCHEMA003", f, doc.pos(path), f"{_where(path)} must be text, not {_kind_of(inst)}",
+                           hints.shape_hint(inst, ["string"], path) or f"allowed: {shown}"))
+            return
         hint = did_you_mean(str(inst), [str(a) for a in allowed]) if isinstance(inst, str) else None
         if path and path[-1] == "object" and isinstance(inst, str) and inst in UNSUPPORTED_OBJECTS:
             hint = f"the {inst} object is not supported, D-FT-2; write to Lead or Contact"
-        yield error("SCHEMA004", f, doc.pos(path), f"{_show(inst)} is not allowed for {_where(path)}",
-                    hint or f"allowed: {shown}")
+        yield at(error("SCHEMA004", f, doc.pos(path), f"{_show(inst)} is not allowed for {_where(path)}",
+                       hint or f"allowed: {shown}"))
         return
     if val in ("pattern", "format"):
         known = _PATTERNS.get(str(err.validator_value))
         if known:
-            yield error("SCHEMA005", f, doc.pos(path), f"{_show(inst)} is not {known[0]} ({_where(path)})", known[1])
+            yield at(error("SCHEMA005", f, doc.pos(path), f"{_show(inst)} is not {known[0]} ({_where(path)})", known[1]))
             return
         desc = err.schema.get("description") if isinstance(err.schema, dict) else None
         what = f"pattern {err.validator_value}" if val == "pattern" else f"format '{err.validator_value}'"
-        yield error("SCHEMA005", f, doc.pos(path), f"{_show(inst)} does not match the {what} of {_where(path)}",
-                    _short(desc))
+        yield at(error("SCHEMA005", f, doc.pos(path), f"{_show(inst)} does not match the {what} of {_where(path)}",
+                       _short(desc)))
         return
     if val in ("minItems", "maxItems", "minLength", "maxLength", "minimum", "maximum",
                "exclusiveMinimum", "exclusiveMaximum", "minProperties", "maxProperties", "uniqueItems",
                "multipleOf"):
-        yield error("SCHEMA006", f, doc.pos(path), f"{_where(path)}: {_range_message(err)}")
+        yield at(error("SCHEMA006", f, doc.pos(path), f"{_where(path)}: {_range_message(err)}"))
         return
     if val == "not":
-        yield error("SCHEMA007", f, doc.pos(path), f"{_where(path)}: {_show(inst)} is not allowed here")
+        yield at(error("SCHEMA007", f, doc.pos(path), f"{_where(path)}: {_show(inst)} is not allowed here"))
         return
     if val in ("oneOf", "anyOf") and not err.context:
         only = _required_only(err.validator_value)
         if only:
             present = [k for k in only if isinstance(inst, dict) and k in inst]
-            yield error("SCHEMA007", f, doc.pos(path + (present[-1],), key=True) if present else doc.pos(path),
-                        f"{_where(path)}: give only one of {', '.join(only)}")
+            yield at(error("SCHEMA007", f, doc.pos(path + (present[-1],), key=True) if present else doc.pos(path),
+                           f"{_where(path)}: give only one of {', '.join(only)}"))
             return
-        yield error("SCHEMA007", f, doc.pos(path), f"{_where(path)} matches more than one allowed form")
+        yield at(error("SCHEMA007", f, doc.pos(path), f"{_where(path)} matches more than one allowed form"))
         return
-    yield error("SCHEMA007", f, doc.pos(path), f"{_where(path)}: {err.message}")
+    yield at(error("SCHEMA007", f, doc.pos(path), f"{_where(path)}: {err.message}"))
 
 
 def _required_only(branches: Any) -> list[str]:
@@ -353,8 +406,6 @@ def _name_rule(err: ValidationError) -> str | None:
 
 
 def _pattern_ok(key: str, schema: Any) -> bool:
-    import re
-
     pats = (schema.get("patternProperties") or {}) if isinstance(schema, dict) else {}
     return any(re.search(p, key) for p in pats)
 

@@ -3,7 +3,8 @@ runs all offline checks, and hands back the valid Plays plus every diagnostic, s
 
 This is the loader room for a folder of files: discovery, reading the YAML (through
 `engine.loader`), reading the CRM metadata snapshots named by ``schema_file`` (JSON), schema checks,
-model building (only for schema-valid documents) and the checks of `engine.checks`.
+model building and the checks of `engine.checks`. A document with schema errors is still checked
+as far as it can be read (`engine.lenient`): every problem is reported in one run, each once.
 File names in diagnostics are as the user named them: a relative path stays relative.
 
 Codes raised here: INTEG001 (no integration.yaml), INTEG002 (no schema_file), INTEG003
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from engine import schema_check
 from engine.checks import check_conflicts, check_integration, check_play
+from engine.lenient import build_partial_integration, build_partial_play, is_uncertain
 from engine.checks.vocab import check_doc as check_vocab
 from engine.diagnostics import Diagnostic, Severity, counts, did_you_mean, error, sort_key, warning
 from engine.loader import Document, load_file
@@ -145,9 +147,10 @@ def load_workspace(paths: list[str] | str) -> Workspace:
             docs.append((f, doc))
 
     # -- integration ---------------------------------------------------------------------------
-    integration: Integration = DEFAULT_INTEGRATION
+    integration: Integration = DEFAULT_INTEGRATION  # the one Plays run with: only an error-free file
     crm_objects: dict[str, dict[str, ObjectSchema]] = {}
-    integ_doc: Document | None = None
+    checking: Integration = DEFAULT_INTEGRATION  # the one Plays are checked against: its valid parts
+    uncertain: frozenset[tuple] = frozenset()  # settings left out of `checking` for schema errors
     integ_files = [(f, d) for f, d in docs if f.kind == "integration"]
     integ_all = [f for f in files if f.kind == "integration"]
     for extra in integ_all[1:]:
@@ -156,30 +159,42 @@ def load_workspace(paths: list[str] | str) -> Workspace:
                              "validate each project folder on its own"))
     if integ_files and integ_files[0][0] is integ_all[0]:
         f, doc = integ_files[0]
-        problems = schema_check.check(doc, "integration")
-        diags.extend(problems)
-        if not _has_errors(problems) and isinstance(doc.data, dict):
-            integration = build_integration(doc.data, f.display)
-            integ_doc = doc
-            crm_objects, snap_diags = _read_snapshots(f, doc, integration)
+        found = schema_check.findings(doc, "integration")
+        diags.extend(x.diag for x in found if x.diag is not None)
+        if isinstance(doc.data, dict):
+            if found:
+                partial = build_partial_integration(doc.data, found, f.display)
+                checking, uncertain = partial.integration, partial.uncertain
+            else:
+                checking = build_integration(doc.data, f.display)
+            crm_objects, snap_diags = _read_snapshots(f, doc, checking, uncertain)
             diags.extend(snap_diags)
-            diags.extend(check_integration(doc, integration, crm_objects))
+            problems = check_integration(doc, checking, crm_objects, uncertain)
+            diags.extend(problems)
+            if not found:
+                integration = checking
     for f, doc in integ_files[1:]:
         diags.extend(schema_check.check(doc, "integration"))
+    run_objects = crm_objects if integration is checking else {}
 
     # -- plays ---------------------------------------------------------------------------------
     plays: dict[str, Play] = {}
     play_docs: dict[str, Document] = {}
     built: dict[str, Play] = {}
+    checked = 0
     first_file: dict[str, str] = {}
     all_ids: list[str] = []
+    no_id = [f.display for f in files if f.kind == "play" and not any(f is g for g, _d in docs)]  # unreadable
     for f, doc in docs:
         if f.kind != "play":
             continue
-        problems = schema_check.check(doc, "play")
+        found = schema_check.findings(doc, "play")
+        problems = [x.diag for x in found if x.diag is not None]
         problems += check_vocab(doc)
         data = doc.data
         pid = data.get("play") if isinstance(data, dict) else None
+        if not isinstance(pid, str):
+            no_id.append(f.display)
         if isinstance(pid, str):
             all_ids.append(pid)
             if pid in first_file:
@@ -187,16 +202,22 @@ def load_workspace(paths: list[str] | str) -> Workspace:
                                       f"already used by {first_file[pid]}; Play ids are unique across the folder"))
             else:
                 first_file[pid] = doc.file
-        if not _has_errors(schema_check_only(problems)):
+        if not found:
             play = build_play(data, doc.file)
             built[doc.file] = play
-            problems += check_play(doc, play, integration, crm_objects)
+            checked += 1
+            problems += check_play(doc, play, checking, crm_objects, uncertain)
             if not _has_errors(problems):
                 plays[play.id] = play
                 play_docs[play.id] = doc
+        else:
+            partial = build_partial_play(data, found, doc.file)
+            if partial is not None:
+                checked += 1
+                problems += check_play(doc, partial, checking, crm_objects, uncertain)
         diags.extend(problems)
-    if built and integ_doc is None and not integ_all:
-        first = min(built)
+    if checked and not integ_all:
+        first = min(f.display for f, _d in docs if f.kind == "play")
         diags.append(warning("INTEG001", first, (1, 1), "no integration.yaml found; field checks skipped",
                              "add integration.yaml here or in a parent folder, with a schema_file per CRM"))
     diags.extend(check_conflicts([(play_docs[pid], p) for pid, p in plays.items()]))
@@ -206,33 +227,42 @@ def load_workspace(paths: list[str] | str) -> Workspace:
     for f, doc in docs:
         if f.kind != "test":
             continue
-        problems = schema_check.check(doc, "test")
-        diags.extend(problems)
-        if _has_errors(problems):
-            continue
-        tests.append((doc, doc.data))
+        found = schema_check.findings(doc, "test")
+        diags.extend(x.diag for x in found if x.diag is not None)
+        if not found:
+            tests.append((doc, doc.data))
         pid = doc.data.get("play") if isinstance(doc.data, dict) else None
-        if all_ids and isinstance(pid, str) and pid not in all_ids:
-            diags.append(error("PLAY002", doc.file, doc.pos(("play",)), f"test names unknown Play '{pid}'",
-                               did_you_mean(pid, all_ids) or f"known Plays: {', '.join(sorted(set(all_ids)))}"))
+        play_ok = not any(x.path[:1] == ("play",) for x in found)  # a malformed id is reported already
+        if (all_ids or no_id) and isinstance(pid, str) and play_ok and pid not in all_ids:
+            if any(_stem(name) == pid for name in no_id):
+                continue  # probably that Play, whose id cannot be read: its error is reported already
+            hint = did_you_mean(pid, all_ids) or f"known Plays: {', '.join(sorted(set(all_ids))) or 'none'}"
+            if no_id:
+                hint += f"; the id of {', '.join(sorted(no_id))} cannot be read"
+            diags.append(error("PLAY002", doc.file, doc.pos(("play",)), f"test names unknown Play '{pid}'", hint))
 
     diags = sorted(set(diags), key=sort_key)
-    return Workspace(plays=plays, integration=integration, crm_objects=crm_objects, tests=tests,
+    return Workspace(plays=plays, integration=integration, crm_objects=run_objects, tests=tests,
                      diagnostics=diags, files=len(files), play_docs=play_docs, built=built)
 
 
-def schema_check_only(problems: list[Diagnostic]) -> list[Diagnostic]:
-    """The problems that stop model building: schema and duplicate-id errors (a vocabulary typo does
-    not: the model is still well-formed)."""
-    return [d for d in problems if d.code.startswith(("SCHEMA", "YAML"))]
+def _stem(name: str) -> str:
+    """``plays/replied.play.yaml`` -> ``replied``."""
+    base = os.path.basename(name)
+    for suffix in PLAY_SUFFIXES:
+        if base.lower().endswith(suffix):
+            return base[: -len(suffix)]
+    return base
 
 
 def _has_errors(problems: list[Diagnostic]) -> bool:
     return any(d.severity == Severity.ERROR for d in problems)
 
 
-def _read_snapshots(f: _File, doc: Document, integration: Integration) -> tuple[dict, list[Diagnostic]]:
-    """Read the ``schema_file`` of each configured CRM (relative to the integration file's folder)."""
+def _read_snapshots(f: _File, doc: Document, integration: Integration,
+                    uncertain: frozenset[tuple] = frozenset()) -> tuple[dict, list[Diagnostic]]:
+    """Read the ``schema_file`` of each configured CRM (relative to the integration file's folder);
+    no INTEG002 when the ``schema_file`` key was left out for a schema error (reported already)."""
     objects: dict[str, dict[str, ObjectSchema]] = {}
     diags: list[Diagnostic] = []
     for crm in ("salesforce", "hubspot"):
@@ -240,6 +270,8 @@ def _read_snapshots(f: _File, doc: Document, integration: Integration) -> tuple[
         if settings is None:
             continue
         if not settings.schema_file:
+            if is_uncertain(uncertain, crm, "schema_file"):
+                continue
             diags.append(warning("INTEG002", doc.file, doc.pos((crm,), key=True),
                                  f"{crm} has no schema_file; its field checks are skipped",
                                  "run `plays crm pull-schema` and set schema_file"))

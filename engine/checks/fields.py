@@ -23,6 +23,7 @@ from datetime import date, datetime
 from typing import Any, Iterable
 
 from engine.diagnostics import Diagnostic, did_you_mean, error, warning
+from engine.lenient import is_uncertain
 from engine.loader import Document
 from engine.metadata import FieldInfo, ObjectSchema
 from engine.model import CrmSettings, Integration, Node, Play
@@ -36,6 +37,7 @@ FINITE_VARS = ("reply.classification", "sequence.status")
 FREE_TEXT_VARS = ("reply.tags", "reply.subject", "reply.body")
 _SOLE_VAR = re.compile(r"^\s*\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}\s*$")
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)")
+NODE_KEYS = ("next", "default_values", "overwrite", "create", "object", "description", "fields", "properties")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
 
@@ -157,7 +159,7 @@ class _Target:
 
 
 def _field_diags(doc: Document, target: _Target, name: str, value: Any, vpath: tuple,
-                 has_default: bool | None, check_value: bool = True) -> list[Diagnostic]:
+                 has_default: bool | None, check_value: bool = True, node_key: bool = False) -> list[Diagnostic]:
     """Existence, support, writability, and (for a literal) type of one field; for a template into
     a picklist, the default (D-FT-3, when `has_default` is not None) and D-FT-4 advice."""
     f = doc.file
@@ -172,6 +174,8 @@ def _field_diags(doc: Document, target: _Target, name: str, value: Any, vpath: t
         else:
             msg = f"unknown {target.crm} field '{name}' on {target.label}"
             hint = did_you_mean(name, target.names()) or f"run `plays crm pull-schema` if '{name}' is new"
+            if node_key and name in NODE_KEYS:
+                hint = f"'{name}' is a key of the node: indent it at the level of '{vpath[-2]}', not under it"
         return [error("FIELD001", f, kpos, msg, hint)]
     out: list[Diagnostic] = []
     bad = next((i for i in have if not i.supported), None)
@@ -238,8 +242,10 @@ def _node_target(doc: Document, node: Node, crm_objects: CrmObjects, out: list[D
     return _Target(crm, present, need_all=True, label=label)
 
 
-def check_play(doc: Document, play: Play, integration: Integration, crm_objects: CrmObjects) -> list[Diagnostic]:
-    """Field checks of every sync node of a Play."""
+def check_play(doc: Document, play: Play, integration: Integration, crm_objects: CrmObjects,
+               uncertain: frozenset[tuple] = frozenset()) -> list[Diagnostic]:
+    """Field checks of every sync node of a Play. A default in `uncertain` integration settings
+    (dropped for a schema error) may exist: FIELD003 is then not reported."""
     out: list[Diagnostic] = []
     for node in play.nodes.values():
         if node.kind not in ("sync_to_salesforce", "sync_to_hubspot"):
@@ -251,10 +257,12 @@ def check_play(doc: Document, play: Play, integration: Integration, crm_objects:
         integ_defaults = settings.default_values if settings else {}
         key = node.fields_key
         for name, value in node.fields.items():
-            has_default = name in node.default_values or name in integ_defaults
-            out += _field_diags(doc, target, name, value, node.path + (key, name), has_default)
+            has_default: bool | None = name in node.default_values or name in integ_defaults
+            if not has_default and is_uncertain(uncertain, str(node.crm), "default_values", name):
+                has_default = None
+            out += _field_diags(doc, target, name, value, node.path + (key, name), has_default, node_key=True)
         for name, value in node.default_values.items():
-            out += _field_diags(doc, target, name, value, node.path + ("default_values", name), None)
+            out += _field_diags(doc, target, name, value, node.path + ("default_values", name), None, node_key=True)
         for i, name in enumerate(node.overwrite):
             if name not in node.fields:
                 out.append(warning("FIELD011", doc.file, doc.pos(node.path + ("overwrite", i)),

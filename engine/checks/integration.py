@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from engine.diagnostics import Diagnostic, error, warning
+from engine.lenient import is_uncertain
 from engine.loader import Document
 from engine.model import Integration, Play
 
@@ -19,10 +20,12 @@ _ENV_PREFIX = {"salesforce": "SF", "hubspot": "HUBSPOT"}
 _ENV_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 
 
-def check(doc: Document, integration: Integration) -> list[Diagnostic]:
+def check(doc: Document, integration: Integration, uncertain: frozenset[tuple] = frozenset()) -> list[Diagnostic]:
+    """INTEG005 and INTEG008; `uncertain` settings (dropped for schema errors) are not held against."""
     out: list[Diagnostic] = []
     sf = integration.salesforce
-    if sf is not None and sf.email_writeback == "email_message" and not sf.enhanced_email:
+    if sf is not None and sf.email_writeback == "email_message" and not sf.enhanced_email \
+            and not is_uncertain(uncertain, "salesforce", "enhanced_email"):
         out.append(error("INTEG005", doc.file, doc.pos(("salesforce", "email_writeback")),
                          "email_writeback: email_message needs Enhanced Email (D-EM-1)",
                          "set enhanced_email: true once it is enabled in the org, or use email_writeback: task"))
@@ -39,13 +42,15 @@ def check(doc: Document, integration: Integration) -> list[Diagnostic]:
     return out
 
 
-def check_play(doc: Document, play: Play, integration: Integration) -> list[Diagnostic]:
-    """INTEG007: a node writes to a CRM the integration settings leave out (when there are settings)."""
+def check_play(doc: Document, play: Play, integration: Integration,
+               uncertain: frozenset[tuple] = frozenset()) -> list[Diagnostic]:
+    """INTEG007: a node writes to a CRM the integration settings leave out (when there are settings;
+    not for a CRM whose block has a schema error or may be misspelt: that is reported already)."""
     if integration.file is None:
         return []
     out: list[Diagnostic] = []
     for node in play.nodes.values():
-        if node.crm is None or integration.settings(node.crm) is not None:
+        if node.crm is None or integration.settings(node.crm) is not None or is_uncertain(uncertain, str(node.crm)):
             continue
         key = "crm" if node.kind == "create_task" else "type"
         out.append(warning("INTEG007", doc.file, doc.pos(node.path + (key,)),
