@@ -76,15 +76,16 @@ def to_us(when: Any) -> int | None:
     return us
 
 
-@lru_cache(maxsize=65536)
-def _iso_seconds(seconds: int) -> str:
-    return (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+@lru_cache(maxsize=4096)
+def _iso_minute(minutes: int) -> str:
+    return (_EPOCH + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:")
 
 
 def iso_z(us: int) -> str:
     """Microseconds since the epoch -> ``2026-11-20T10:00:00Z`` (``.123Z`` / ``.123456Z`` when needed)."""
     seconds, micro = divmod(us, 1_000_000)
-    base = _iso_seconds(seconds)
+    minutes, sec = divmod(seconds, 60)
+    base = f"{_iso_minute(minutes)}{sec:02d}"
     if micro == 0:
         return base + "Z"
     if micro % 1000 == 0:

@@ -39,6 +39,7 @@ from engine.policy import NetWrites, decide, is_blank
 from engine.tracking import TrackingConfig, TrackingState, changed_fields, host_on_domains, tracking_fields
 
 _TRACKED = frozenset({"email_opened", "email_clicked", "email_replied"})
+_to_us = to_us  # kept for callers of the earlier private name (engine.connectors.sync)
 
 
 # ------------------------------------------------------------------------------------ result types
@@ -156,7 +157,7 @@ class Planner:
             with it, values are converted to field kinds and picklists checked at run time.
         audiences: CSV audience rows by Play id (D-AU-3; the caller reads the files).
         report_records: report CRM records without a (valid) email as skipped (D-WB-5).
-        dedupe_window: None: remember every event id (exact). An ISO duration in microseconds: forget
+        dedupe_window: None: remember every event id (exact). A duration in microseconds: forget
             ids older than that behind the latest event time (bounded memory for long streams, where
             the event store already removes replays; a duplicate carries its original `at`).
     """
