@@ -1,8 +1,11 @@
 """Load on the sandbox CRM through the real clients: 10,000 records created and read back
-through Salesforce composite/sobjects + SOQL paging and HubSpot batch create / read / get_page.
+through Salesforce composite/sobjects + SOQL paging and HubSpot batch create / read / get_page,
+then the lookups a connector makes: SOQL `Email IN (200 values)` and HubSpot search `email IN
+(100 values)` over all N records, `--lookups` queries each (mixed-case values, as connectors send).
 
-Run: `.venv/bin/python bench/sandbox.py [--records N]`. Prints a table (phase, requests, records,
-wall seconds, records/s) and ends with one `RESULT key=value ...` line.
+Run: `.venv/bin/python bench/sandbox.py [--records N] [--lookups Q]`. Prints a table (phase,
+requests, records, wall seconds, records/s) and ends with one `RESULT key=value ...` line
+(`sf_in_ms` / `hs_in_ms`: mean milliseconds per lookup query).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hubspot.crm.contacts import (BatchInputSimplePublicObjectBatchInputForCreate,  # noqa: E402
                                   BatchReadInputSimplePublicObjectId,
+                                  PublicObjectSearchRequest,
                                   SimplePublicObjectBatchInputForCreate, SimplePublicObjectId)
 
 from sandbox.clients import hubspot_client, salesforce_client  # noqa: E402
@@ -29,7 +33,9 @@ def chunks(items: list, size: int) -> list[list]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=10_000)
-    n = parser.parse_args().records
+    parser.add_argument("--lookups", type=int, default=20)
+    args = parser.parse_args()
+    n, lookups = args.records, args.lookups
     rows: list[tuple[str, int, int, float]] = []
     with start_sandbox() as sb:
         sf, hs = salesforce_client(sb.info), hubspot_client(sb.info)
@@ -104,6 +110,28 @@ def main() -> None:
             assert seen == n, seen
             return seen
 
+        def sf_in() -> int:
+            found = 0
+            for q in range(lookups):
+                values = [f"Lead{(q * 200 + j) % n}@Bench.io" for j in range(200)]
+                quoted = ", ".join(f"'{v}'" for v in values)
+                got = sf.query(f"SELECT Id, Email FROM Lead WHERE Email IN ({quoted})")
+                found += got["totalSize"]
+            assert found == lookups * min(200, n), found
+            return found
+
+        def hs_in() -> int:
+            found = 0
+            for q in range(lookups):
+                values = [f"C{(q * 100 + j) % n}@Bench.io" for j in range(100)]
+                got = hs.crm.contacts.search_api.do_search(PublicObjectSearchRequest(
+                    filter_groups=[{"filters": [{"propertyName": "email", "operator": "IN",
+                                                 "values": values}]}],
+                    properties=["email"], limit=100))
+                found += got.total
+            assert found == lookups * min(100, n), found
+            return found
+
         hs_ids: list[str] = []
         phase("salesforce composite create", sf_create)
         phase("salesforce composite upsert (Task)", sf_upsert)
@@ -111,6 +139,8 @@ def main() -> None:
         phase("hubspot batch create", hs_create)
         phase("hubspot batch read", hs_read)
         phase("hubspot get_page read-back", hs_pages)
+        phase("salesforce SOQL Email IN (200)", sf_in)
+        phase("hubspot search email IN (100)", hs_in)
 
     print(f"{'phase':<38} {'requests':>8} {'records':>8} {'wall s':>8} {'rec/s':>9}")
     for name, reqs, recs, wall in rows:
@@ -121,7 +151,9 @@ def main() -> None:
     hs_reqs = total_reqs - sf_reqs
     print(f"RESULT records={n} requests={total_reqs} sf_requests={sf_reqs} "
           f"hs_requests={hs_reqs} wall_s={total_wall:.2f} "
-          f"sf_create_s={rows[0][3]:.2f} hs_create_s={rows[3][3]:.2f}")
+          f"sf_create_s={rows[0][3]:.2f} hs_create_s={rows[3][3]:.2f} "
+          f"sf_in_ms={rows[6][3] / max(lookups, 1) * 1000:.1f} "
+          f"hs_in_ms={rows[7][3] / max(lookups, 1) * 1000:.1f}")
 
 
 if __name__ == "__main__":

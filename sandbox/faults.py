@@ -6,15 +6,32 @@ A fault spec is a dict (or the compact text `429=0.2,503=0.1,seed=7` / JSON the 
      "rules": [{"kind": "429", "rate": 0.2, "crm": "hubspot", "path": "/batch/",
                 "method": "POST", "count": 3, "skip": 0}]}
 
-Kinds: `429` (rate limited, with `Retry-After`), `503` (unavailable), `403` (Salesforce
-`REQUEST_LIMIT_EXCEEDED`; HubSpot only when the rule names it), `slow` (answer only after `slow_seconds`, past a client timeout),
-`drop` (close the connection without an answer), `expired_session` (401 as for an expired
-token), `reject` (per record: that record of a write fails, the others succeed). A rule matches a
-call when its optional `crm`, `method` and `path` (a substring) match; it then fires with
-probability `rate` (default 1), skipping its first `skip` matches and firing at most `count`
-times. Top-level `{"429": 0.2}` is shorthand for a rule `{"kind": "429", "rate": 0.2}`. Each rule
-draws from its own `random.Random(seed, index)`, so the same calls in the same order meet the
-same faults.
+Kinds, each answered in the wire format of the CRM called (every kind applies to both CRMs
+unless the rule narrows it with `crm`):
+
+- `429`: rate limited, with `Retry-After`. Salesforce: 429 `REQUEST_LIMIT_EXCEEDED`
+  (ConcurrentPerOrgLongTxn). HubSpot: 429 `{"errorType": "RATE_LIMIT", "policyName":
+  "TEN_SECONDLY_ROLLING"}` with `X-HubSpot-RateLimit-Remaining: 0`.
+- `503`: unavailable. Salesforce `SERVER_UNAVAILABLE`; HubSpot category `SERVICE_UNAVAILABLE`.
+- `403`: the account's daily API allowance is used up. Salesforce answers 403
+  `REQUEST_LIMIT_EXCEEDED` ("TotalRequests Limit exceeded."). HubSpot has no 403 for this: its
+  documented daily-limit answer (developers.hubspot.com, API usage details) is status 429 with
+  `{"status": "error", "message": "You have reached your daily limit.", "errorType":
+  "RATE_LIMIT", "correlationId", "policyName": "DAILY", "requestId"}` and no `Retry-After`, so
+  that is what the sandbox sends (the kind keeps its Salesforce name). The rate-limit headers
+  keep counting the real calls; the fault does not zero `X-HubSpot-RateLimit-Daily-Remaining`.
+- `slow`: answer only after `slow_seconds`, past a client timeout.
+- `drop`: close the connection without an answer.
+- `expired_session`: 401 as for an expired token (`INVALID_SESSION_ID` /
+  `EXPIRED_AUTHENTICATION`).
+- `reject`: per record: that record of a write fails (`UNABLE_TO_LOCK_ROW` / `LOCKED`), the
+  others succeed.
+
+A rule matches a call when its optional `crm`, `method` and `path` (a substring) match; it then
+fires with probability `rate` (default 1), skipping its first `skip` matches and firing at most
+`count` times. Top-level `{"429": 0.2}` is shorthand for a rule `{"kind": "429", "rate": 0.2}`.
+Each rule draws from its own `random.Random(seed, index)`, so the same calls in the same order
+meet the same faults.
 """
 
 from __future__ import annotations
@@ -50,8 +67,6 @@ class Rule:
     def matches(self, crm: str, method: str, path: str) -> bool:
         if self.crm and self.crm != crm:
             return False
-        if self.kind == "403" and not self.crm and crm != "salesforce":
-            return False  # REQUEST_LIMIT_EXCEEDED is Salesforce's; HubSpot only if asked
         if self.method and self.method.upper() != method.upper():
             return False
         return not (self.path and self.path not in path)

@@ -1,7 +1,8 @@
 """HubSpot CRM v3 object routes of the sandbox: contacts / emails / tasks basic get, list
 (`get_page` paging), create, update, archive, and batch read / create / update / upsert / archive
 (at most 100 inputs; per-input failures answer 207 with `errors[]`), plus the properties API.
-Property values are checked against the property definitions; `updatedAt` is maintained.
+Property values are checked against the property definitions; `updatedAt` is maintained; a
+contact's `email` is stored trimmed and lower-cased, and found case-insensitively, as HubSpot does.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from sandbox.http import BadJson, Request, Response, Router
-from sandbox.store import HS_UNIQUE, hs_datetime, parse_dt
+from sandbox.store import HS_EMAIL_PROPS, HS_UNIQUE, hs_datetime, hs_email, parse_dt
 
 V3 = r"/crm/v3/objects/(?P<obj>[\w-]+)"
 MAX_BATCH = 100
@@ -83,6 +84,11 @@ def coerce(app: Any, obj: str, props: Any) -> tuple[dict[str, Any], list[dict[st
             out[name] = None
             continue
         text = str(value).lower() if isinstance(value, bool) else str(value)
+        if name in HS_EMAIL_PROPS.get(obj, ()):
+            text = hs_email(text)  # HubSpot stores a contact email trimmed and lower-cased
+            if text is None:
+                out[name] = None
+                continue
         ptype, ftype = meta["type"], meta["fieldType"]
         bad = None
         if ptype == "number":

@@ -10,6 +10,7 @@ from sandbox.hubspot import (MAX_BATCH, V3, HsAbort, batch_response, body_of, co
                              find_by, hs_error, new_record, object_name, sort_key, std_error,
                              validation_failure, view, _stamp)
 from sandbox.hubspot_search import apply_associations
+from sandbox.store import HS_EMAIL_PROPS, hs_email
 
 
 def _inputs(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -200,6 +201,8 @@ def batch_upsert(app: Any, req: Request, obj: str) -> Response:
     results, errors, pending = [], [], {}
     for item, values in zip(inputs, all_values):
         prop, key = item.get("idProperty") or "hs_object_id", str(item.get("id", ""))
+        if prop in HS_EMAIL_PROPS.get(obj, ()):
+            key = hs_email(key) or ""
         meta = app.hs_props[obj].get(prop)
         if meta is None or not (meta["hasUniqueValue"] or prop in ("email", "hs_object_id")):
             raise HsAbort(hs_error(400, "VALIDATION_ERROR", f"Property {prop} is not a unique "

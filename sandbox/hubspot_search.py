@@ -1,16 +1,18 @@
 """HubSpot search and associations routes of the sandbox: `POST /crm/v3/objects/<obj>/search`
 (filterGroups = OR of ANDs, the usual operators, sorts, `query`, paging, the 10,000-result cap) and
 the v4 associations API (default association create / delete / list, batch associate and read).
+Text compares case-insensitively; `EQ` / `IN` on a unique property (a contact's email) read the
+store's unique index instead of scanning every record.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from sandbox.http import Request, Response
 from sandbox.hubspot import (HsAbort, body_of, hs_error, object_name, sort_key, view)
-from sandbox.store import parse_dt
+from sandbox.store import HS_UNIQUE, parse_dt
 
 SEARCH_CAP = 10_000
 MAX_LIMIT = 200
@@ -25,20 +27,31 @@ _QUERY_PROPS = ("email", "firstname", "lastname", "phone", "company", "hs_email_
                 "hs_task_subject")
 
 
+def _comparer(app: Any, obj: str, prop: str) -> Callable[[Any], Any]:
+    """How values of `prop` compare: numbers as floats, dates as timestamps, text lower-cased
+    (so `EQ` / `IN` on email are case-insensitive, as in HubSpot)."""
+    ptype = app.hs_props[obj].get(prop, {"type": "string"})["type"]
+    if ptype == "number" or prop == "hs_object_id":
+        def number(value: Any) -> Any:
+            try:
+                return None if value is None else float(str(value))
+            except ValueError:
+                return None
+        return number
+    if ptype in ("datetime", "date"):
+        def moment(value: Any) -> Any:
+            if value is None:
+                return None
+            text = str(value)
+            parsed = parse_dt(text) if ("T" in text or text.isdigit()) else \
+                parse_dt(text + "T00:00Z")
+            return parsed.timestamp() if parsed else None
+        return moment
+    return lambda value: None if value is None else str(value).lower()
+
+
 def _comparable(app: Any, obj: str, prop: str, value: Any) -> Any:
-    if value is None:
-        return None
-    meta = app.hs_props[obj].get(prop, {"type": "string"})
-    text = str(value)
-    if meta["type"] == "number" or prop == "hs_object_id":
-        try:
-            return float(text)
-        except ValueError:
-            return None
-    if meta["type"] in ("datetime", "date"):
-        parsed = parse_dt(text) if ("T" in text or text.isdigit()) else parse_dt(text + "T00:00Z")
-        return parsed.timestamp() if parsed else None
-    return text.lower()
+    return _comparer(app, obj, prop)(value)
 
 
 def _filter(app: Any, obj: str, flt: dict[str, Any]):  # -> Callable[[dict], bool]
@@ -46,13 +59,14 @@ def _filter(app: Any, obj: str, flt: dict[str, Any]):  # -> Callable[[dict], boo
     if not prop or op not in _OPS:
         raise HsAbort(hs_error(400, "VALIDATION_ERROR", f"Invalid filter: operator {op} on "
                                f"property {prop}"))
-    value = _comparable(app, obj, prop, flt.get("value"))
-    high = _comparable(app, obj, prop, flt.get("highValue"))
-    values = [_comparable(app, obj, prop, v) for v in flt.get("values") or []]
+    comparable = _comparer(app, obj, prop)
+    value = comparable(flt.get("value"))
+    high = comparable(flt.get("highValue"))
+    values = {comparable(v) for v in flt.get("values") or []}
 
     def test(rec: dict[str, Any]) -> bool:
         raw = rec["id"] if prop == "hs_object_id" else rec["properties"].get(prop)
-        have = _comparable(app, obj, prop, raw)
+        have = comparable(raw)
         if op == "HAS_PROPERTY":
             return have is not None
         if op == "NOT_HAS_PROPERTY":
@@ -82,6 +96,32 @@ def _filter(app: Any, obj: str, flt: dict[str, Any]):  # -> Callable[[dict], boo
     return test
 
 
+def _candidates(app: Any, obj: str, groups: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    """The records that may match: when every filter group has an `EQ` / `IN` on a unique
+    property (a contact's email), those the unique index gives; otherwise every record."""
+    table = app.store.hs[obj]
+    keyed: list[tuple[str, list[Any]]] = []
+    for group in groups:
+        hit = next(((f["propertyName"], [f.get("value")] if str(f.get("operator", "EQ")).upper()
+                     == "EQ" else list(f.get("values") or []))
+                    for f in group.get("filters") or []
+                    if f.get("propertyName") in HS_UNIQUE.get(obj, ())
+                    and (obj, f.get("propertyName")) not in app.store.hs_shared
+                    and str(f.get("operator", "EQ")).upper() in ("EQ", "IN")), None)
+        if hit is None:
+            return table.values()
+        keyed.append(hit)
+    if not keyed:
+        return table.values()
+    found: dict[str, dict[str, Any]] = {}
+    for prop, values in keyed:
+        for value in values:
+            rec = app.store.hs_lookup(obj, prop, value) if value is not None else None
+            if rec is not None:
+                found[rec["id"]] = rec
+    return found.values()
+
+
 def search(app: Any, req: Request, obj: str) -> Response:
     obj = object_name(app, obj)
     body = body_of(req)
@@ -99,7 +139,7 @@ def search(app: Any, req: Request, obj: str) -> Response:
         return hs_error(400, "VALIDATION_ERROR", f"The search API cannot page beyond {SEARCH_CAP} "
                         "results; narrow the filters (for example on hs_object_id or "
                         "lastmodifieddate).")
-    rows = [r for r in app.store.hs[obj].values() if not r.get("archived")
+    rows = [r for r in _candidates(app, obj, groups) if not r.get("archived")
             and (not tests or any(all(t(r) for t in group) for group in tests))]
     query = str(body.get("query") or "").strip().lower()
     if query:

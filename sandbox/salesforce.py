@@ -116,6 +116,21 @@ def _page(app: Any, version: str, endpoint: str, locator: str, rows: list[dict[s
     return Response(200, body, records=len(chunk))
 
 
+def _candidates(app: Any, parsed: soql.Query) -> list[dict[str, Any]]:
+    """The records that may match: those the equality index gives for the query's hint (in
+    table order), or the whole table when the WHERE clause has no usable equality."""
+    table = app.store.sf.get(parsed.sobject, {})
+    if parsed.hint is None:
+        return list(table.values())
+    ids: dict[str, None] = {}
+    for fname, ftype, keys in parsed.hint:
+        index = app.store.sf_index(parsed.sobject, fname, soql.key_of(ftype))
+        for key in keys:
+            ids.update(index.get(key) or {})
+    position = app.store.sf_pos.get(parsed.sobject, {})
+    return [table[rid] for rid in sorted(ids, key=lambda rid: position.get(rid, 0))]
+
+
 def query(app: Any, req: Request, version: str) -> Response:
     endpoint = "queryAll" if req.path.rstrip("/").endswith("queryAll") else "query"
     text = req.arg("q")
@@ -125,7 +140,7 @@ def query(app: Any, req: Request, version: str) -> Response:
         parsed = soql.parse(text, lambda n: _describe(app, n), app.store.clock().date())
     except soql.SoqlError as exc:
         return sf_error(400, exc.code, exc.message)
-    records = [r for r in app.store.sf.get(parsed.sobject, {}).values()
+    records = [r for r in _candidates(app, parsed)
                if endpoint == "queryAll" or not r.get("IsDeleted")]
     rows = soql.run(parsed, records)
     if parsed.count:

@@ -170,9 +170,11 @@ class SandboxApp:
         if fault == "503":
             return hubspot.hs_error(503, "SERVICE_UNAVAILABLE", "The service is temporarily "
                                     "unavailable; retry later.")
-        if fault == "403":
-            return hubspot.hs_error(403, "RATE_LIMITS", "REQUEST_LIMIT_EXCEEDED: this account "
-                                    "has exceeded its daily request limit.")
+        if fault == "403":  # the daily allowance: HubSpot answers 429 DAILY (see sandbox.faults)
+            body = {"status": "error", "message": "You have reached your daily limit.",
+                    "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()),
+                    "policyName": "DAILY", "requestId": str(uuid.uuid4())}
+            return Response(429, body)
         return hubspot.hs_error(401, "EXPIRED_AUTHENTICATION", "The OAuth token used to make "
                                 "this call expired 1 minute(s) ago.")
 

@@ -1,5 +1,5 @@
 """Salesforce record writes for the sandbox: type checks against the describe, defaults, system
-stamps, unique external ids, and all-or-nothing commits.
+stamps, unique external ids, trimmed emails, and all-or-nothing commits.
 
 A `SfWriter` collects the records one request creates or changes; nothing reaches the store
 until `commit()`, so composite calls can roll back. Errors are Salesforce error dicts
@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from sandbox.metadata import KEY_PREFIXES
-from sandbox.store import Store, parse_dt, sf_datetime, sf_id_suffix
+from sandbox.store import Store, parse_dt, sf_datetime, sf_email, sf_id_suffix
 
 SANDBOX_USER_ID = "0055g00000SANDBOXAAA"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -92,6 +92,10 @@ class SfWriter:
             if isinstance(value, bool) or isinstance(value, (dict, list)):
                 return bad_json("string")
             text = value if isinstance(value, str) else str(value)
+            if ftype == "email":
+                text = sf_email(text)  # Salesforce trims an email on save, keeping its case
+                if text is None:
+                    return self._value(meta, None)
             if len(text) > meta["length"] > 0:
                 return None, err("STRING_TOO_LONG", f"{meta['label']}: data value too large: "
                                  f"{text[:40]} (max length={meta['length']})", [name])

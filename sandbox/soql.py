@@ -5,9 +5,14 @@ Supported: `SELECT f1, f2 | COUNT() FROM Obj [WHERE cond] [ORDER BY f [ASC|DESC]
 `LIKE 'a%'`, `[NOT] IN (v, ...)`, `INCLUDES/EXCLUDES (...)` with AND, OR, NOT and parentheses.
 Values: 'quoted strings', numbers, TRUE/FALSE, NULL, date-time literals (`2026-11-01T00:00:00Z`),
 date literals (`2026-11-01`), TODAY, YESTERDAY, LAST_N_DAYS:n. Field names are case-insensitive
-and must exist in the describe; strings compare case-insensitively, as in Salesforce. Errors are
-`SoqlError(code, message)` with Salesforce's codes (`MALFORMED_QUERY`, `INVALID_FIELD`,
-`INVALID_TYPE`).
+and must exist in the describe; string comparisons (`=`, `!=`, `IN`, `NOT IN`, `LIKE`, ordering)
+are case-insensitive, as in Salesforce. Errors are `SoqlError(code, message)` with Salesforce's
+codes (`MALFORMED_QUERY`, `INVALID_FIELD`, `INVALID_TYPE`).
+
+Speed: `IN` is one set lookup per record, and `Query.hint` names the equality conditions every
+match must meet (`f = v` / `f IN (...)` under AND, unions of them under OR) as
+`[(field, type, keys)]`, so the caller can fetch candidates from an equality index keyed by
+`key_of(type)` (see `Store.sf_index`) instead of scanning the table; `where` still decides.
 """
 
 from __future__ import annotations
@@ -73,15 +78,21 @@ def _tokenize(text: str) -> list[Tok]:
     return out
 
 
+Pred = Callable[[dict[str, Any]], bool]
+# Equality conditions a row must meet to match: a union of (field, type, comparison keys).
+Hint = list[tuple[str, str, frozenset[Any]]] | None
+
+
 @dataclass
 class Query:
     sobject: str
     fields: list[str]            # canonical names, in SELECT order; empty for COUNT()
     count: bool = False
-    where: Callable[[dict[str, Any]], bool] | None = None
+    where: Pred | None = None
     order: list[tuple[str, bool, bool]] = field(default_factory=list)  # (field, desc, nulls_last)
     limit: int | None = None
     offset: int = 0
+    hint: Hint = None            # every match has hint field = one of its keys (see docstring)
 
 
 class _Parser:
@@ -147,7 +158,7 @@ class _Parser:
                 fields.append(canon)
         query = Query(sobject, fields, count=count)
         if self.accept("WHERE"):
-            query.where = self.or_expr(sobject)
+            query.where, query.hint = self.or_expr(sobject)
         if self.accept("ORDER"):
             self.expect("BY")
             while True:
@@ -187,43 +198,54 @@ class _Parser:
                             "'__c' after the custom field name.")
         return canon
 
-    def or_expr(self, sobject: str) -> Callable[[dict[str, Any]], bool]:
+    def or_expr(self, sobject: str) -> tuple[Pred, Hint]:
         parts = [self.and_expr(sobject)]
         while self.accept("OR"):
             parts.append(self.and_expr(sobject))
-        return parts[0] if len(parts) == 1 else (lambda r: any(p(r) for p in parts))
+        if len(parts) == 1:
+            return parts[0]
+        preds = [p for p, _h in parts]
+        hints = [h for _p, h in parts]
+        hint = None if any(h is None for h in hints) else [c for h in hints for c in h or []]
+        return (lambda r: any(p(r) for p in preds)), hint
 
-    def and_expr(self, sobject: str) -> Callable[[dict[str, Any]], bool]:
+    def and_expr(self, sobject: str) -> tuple[Pred, Hint]:
         parts = [self.not_expr(sobject)]
         while self.accept("AND"):
             parts.append(self.not_expr(sobject))
-        return parts[0] if len(parts) == 1 else (lambda r: all(p(r) for p in parts))
+        if len(parts) == 1:
+            return parts[0]
+        preds = [p for p, _h in parts]
+        hints = [h for _p, h in parts if h is not None]
+        hint = min(hints, key=lambda h: sum(len(keys) for _f, _t, keys in h)) if hints else None
+        return (lambda r: all(p(r) for p in preds)), hint
 
-    def not_expr(self, sobject: str) -> Callable[[dict[str, Any]], bool]:
+    def not_expr(self, sobject: str) -> tuple[Pred, Hint]:
         if self.accept("NOT"):
-            inner = self.not_expr(sobject)
-            return lambda r: not inner(r)
+            inner, _hint = self.not_expr(sobject)
+            return (lambda r: not inner(r)), None
         if self.accept("("):
             inner = self.or_expr(sobject)
             self.expect(")")
             return inner
         return self.comparison(sobject)
 
-    def comparison(self, sobject: str) -> Callable[[dict[str, Any]], bool]:
+    def comparison(self, sobject: str) -> tuple[Pred, Hint]:
         fname = self.field(self.word(), sobject)
         ftype = self.types[fname]
         tok = self.take()
         if tok.kind == "op":
             op = "!=" if tok.text == "<>" else tok.text
             value = self.value(fname, ftype)
-            return _compare(fname, ftype, op, value)
+            hint = [(fname, ftype, frozenset([_target(ftype, value)]))] if op == "=" else None
+            return _compare(fname, ftype, op, value), hint
         if tok.kind == "kw" and tok.text == "LIKE":
             pattern = self.value(fname, "string")
             if not isinstance(pattern, str):
                 raise SoqlError("MALFORMED_QUERY", "LIKE needs a quoted string")
             rx = re.compile("^" + "".join(".*" if c == "%" else "." if c == "_" else re.escape(c)
                                           for c in pattern) + "$", re.I | re.S)
-            return lambda r: isinstance(r.get(fname), str) and bool(rx.match(r[fname]))
+            return (lambda r: isinstance(r.get(fname), str) and bool(rx.match(r[fname]))), None
         negate = False
         if tok.kind == "kw" and tok.text == "NOT":
             negate = True
@@ -235,16 +257,18 @@ class _Parser:
                 values.append(self.value(fname, ftype))
             self.expect(")")
             if tok.text == "IN":
-                tests = [_compare(fname, ftype, "=", v) for v in values]
-                return (lambda r: not any(t(r) for t in tests)) if negate else \
-                    (lambda r: any(t(r) for t in tests))
+                targets = frozenset(_target(ftype, v) for v in values)
+                key = key_of(ftype)
+                if negate:
+                    return (lambda r: key(r.get(fname)) not in targets), None
+                return (lambda r: key(r.get(fname)) in targets), [(fname, ftype, targets)]
             wanted = [{p.strip().lower() for p in str(v).split(";")} for v in values]
 
             def includes(r: dict[str, Any]) -> bool:
                 have = {p.strip().lower() for p in str(r.get(fname) or "").split(";") if p}
                 hit = any(w <= have for w in wanted)
                 return hit if tok.text == "INCLUDES" else not hit
-            return includes
+            return includes, None
         raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{tok.text}'")
 
     def value(self, fname: str, ftype: str) -> Any:
@@ -312,21 +336,47 @@ def _norm(ftype: str, value: Any) -> Any:
     return value
 
 
-def _compare(fname: str, ftype: str, op: str, value: Any) -> Callable[[dict[str, Any]], bool]:
+def _key(ftype: str, value: Any) -> Any:
+    """A stored value as `=` compares it: `_norm`, null booleans false, 18-character ids cut
+    to the 15 characters that name the record."""
+    have = _norm(ftype, value)
+    if ftype == "boolean" and have is None:
+        return False
+    if ftype in ("id", "reference") and isinstance(have, str) and len(have) == 18:
+        return have[:15]
+    return have
+
+
+_KEY_FNS: dict[str, Callable[[Any], Any]] = {}
+
+
+def key_of(ftype: str) -> Callable[[Any], Any]:
+    """The comparison key function of a field type (one function object per type, so an index
+    built with it can be shared by every query on that field)."""
+    fn = _KEY_FNS.get(ftype)
+    if fn is None:
+        fn = _KEY_FNS[ftype] = lambda value: _key(ftype, value)
+    return fn
+
+
+def _target(ftype: str, value: Any) -> Any:
+    """A query literal in the form `_key` gives stored values."""
     target = value.lower() if isinstance(value, str) else value
     if ftype in ("id", "reference") and isinstance(target, str) and len(target) == 18:
         target = target[:15]  # 15- and 18-character ids name the same record
+    return target
+
+
+def _compare(fname: str, ftype: str, op: str, value: Any) -> Pred:
+    target = _target(ftype, value)
+    key = key_of(ftype)
+    if op == "=":
+        return lambda rec: key(rec.get(fname)) == target
+    if op == "!=":
+        return lambda rec: key(rec.get(fname)) != target
 
     def test(rec: dict[str, Any]) -> bool:
-        have = _norm(ftype, rec.get(fname))
-        if ftype == "boolean" and have is None:
-            have = False
-        if ftype in ("id", "reference") and isinstance(have, str) and len(have) == 18:
-            have = have[:15]
-        if op == "=":
-            return have == target
-        if op == "!=":
-            return have != target
+        have = key(rec.get(fname))
         if have is None or target is None:
             return False
         try:

@@ -5,6 +5,13 @@ State goes in and out whole in the CRM state file format of play-language.md §6
 `{"salesforce": {"Lead": [record, ...], ...}, "hubspot": {"contacts": [{"id", "properties",
 "createdAt", "updatedAt", "associations"}], ...}}`. Callers hold `store.lock` around a request's
 reads and writes so each request sees and leaves a consistent state.
+
+Emails are stored as the real CRMs store them, on every write path and on `load()` too:
+Salesforce trims `email`-type fields and keeps their case (`sf_email`); HubSpot trims and
+lower-cases a contact's `email` (`hs_email`). Both are idempotent, so `load(state())` is a no-op.
+
+`sf_index(obj, field, key)` is a lazily built equality index (key of the value -> ids, in
+insertion order) that `sf_put` keeps current; SOQL `=` / `IN` use it instead of a full scan.
 """
 
 from __future__ import annotations
@@ -25,6 +32,26 @@ HS_UNIQUE = {obj: [n for n, _t, _f, o in props if o.get("unique") or n == "email
              for obj, props in HUBSPOT_PROPERTIES.items()}
 _SF_DT_FIELDS = {obj: {n for n, t, _ in fields if t == "datetime"}
                  for obj, fields in SALESFORCE_FIELDS.items()}
+SF_EMAIL_FIELDS = {obj: {n for n, t, _ in fields if t == "email"}
+                   for obj, fields in SALESFORCE_FIELDS.items()}
+HS_EMAIL_PROPS = {"contacts": {"email"}}
+
+
+def sf_email(value: Any) -> Any:
+    """A Salesforce email field as stored: leading and trailing white space trimmed, case kept
+    (blank becomes null, as Salesforce saves an empty text value)."""
+    return (value.strip() or None) if isinstance(value, str) else value
+
+
+def hs_email(value: Any) -> Any:
+    """A HubSpot contact email as stored: trimmed and lower-cased (blank becomes no value)."""
+    return (value.strip().lower() or None) if isinstance(value, str) else value
+
+
+def hs_unique_key(prop: str, value: Any) -> str:
+    """The key under which a unique HubSpot property value is indexed (case-insensitive)."""
+    text = str(value)
+    return (text.strip() if prop == "email" else text).lower()
 
 
 def sf_id_suffix(id15: str) -> str:
@@ -83,6 +110,14 @@ class Store:
         self.hs: dict[str, dict[str, dict[str, Any]]] = {o: {} for o in HS_OBJECTS}
         # HubSpot unique-value properties: (object, property) -> lower-cased value -> id
         self.hs_index: dict[tuple[str, str], dict[str, str]] = {}
+        # (object, property) pairs whose "unique" values some live records share (seeded so):
+        # their index names only one of them, so searches on them must scan.
+        self.hs_shared: set[tuple[str, str]] = set()
+        # Salesforce equality indexes: (object, field) -> (key function, key -> {id: None})
+        self._sf_eq: dict[tuple[str, str],
+                          tuple[Callable[[Any], Any], dict[Any, dict[str, None]]]] = {}
+        # Salesforce table order: object -> id -> position of first insertion (dict order)
+        self.sf_pos: dict[str, dict[str, int]] = {o: {} for o in SF_OBJECTS}
         self._sf_counter = 0
         self._hs_counter = 1000
         self._db: sqlite3.Connection | None = None
@@ -136,15 +171,52 @@ class Store:
     # ---- writes (memory + SQLite) --------------------------------------------------------
     def sf_put(self, obj: str, records: Iterable[dict[str, Any]]) -> None:
         rows = []
+        table = self.sf.setdefault(obj, {})
+        indexes = [(f, key, idx) for (o, f), (key, idx) in self._sf_eq.items() if o == obj]
         for rec in records:
-            self.sf.setdefault(obj, {})[rec["Id"]] = rec
+            for name in SF_EMAIL_FIELDS.get(obj, ()):
+                if isinstance(rec.get(name), str):
+                    rec[name] = sf_email(rec[name])
+            before = table.get(rec["Id"])
+            if before is None:
+                positions = self.sf_pos.setdefault(obj, {})
+                positions[rec["Id"]] = len(positions)
+            for fname, key, index in indexes:
+                new_key = key(rec.get(fname))
+                if before is not None:
+                    old_key = key(before.get(fname))
+                    if old_key == new_key:
+                        continue
+                    bucket = index.get(old_key)
+                    if bucket is not None:
+                        bucket.pop(rec["Id"], None)
+                        if not bucket:
+                            del index[old_key]
+                index.setdefault(new_key, {})[rec["Id"]] = None
+            table[rec["Id"]] = rec
             rows.append(("salesforce", obj, rec["Id"], json.dumps(rec)))
         self._write(rows)
+
+    def sf_index(self, obj: str, fname: str, key: Callable[[Any], Any]
+                 ) -> dict[Any, dict[str, None]]:
+        """Ids of the `obj` records (deleted ones too) by `key(record[fname])`, built on first
+        use and kept current by `sf_put`. `key` must be the same function on every call for a
+        given field (the SOQL comparison key of the field's type)."""
+        entry = self._sf_eq.get((obj, fname))
+        if entry is None:
+            index: dict[Any, dict[str, None]] = {}
+            for rid, rec in self.sf.get(obj, {}).items():
+                index.setdefault(key(rec.get(fname)), {})[rid] = None
+            entry = self._sf_eq[(obj, fname)] = (key, index)
+        return entry[1]
 
     def hs_put(self, obj: str, records: Iterable[dict[str, Any]]) -> None:
         rows = []
         for rec in records:
             table = self.hs.setdefault(obj, {})
+            for prop in HS_EMAIL_PROPS.get(obj, ()):
+                if isinstance(rec["properties"].get(prop), str):
+                    rec["properties"][prop] = hs_email(rec["properties"][prop])
             self._hs_unindex(obj, table.get(rec["id"]))
             table[rec["id"]] = rec
             self._hs_reindex(obj, rec)
@@ -157,8 +229,8 @@ class Store:
         for prop in HS_UNIQUE.get(obj, ()):
             value = rec["properties"].get(prop)
             index = self.hs_index.get((obj, prop), {})
-            if value is not None and index.get(str(value).lower()) == rec["id"]:
-                del index[str(value).lower()]
+            if value is not None and index.get(hs_unique_key(prop, value)) == rec["id"]:
+                del index[hs_unique_key(prop, value)]
 
     def _hs_reindex(self, obj: str, rec: dict[str, Any]) -> None:
         if rec.get("archived"):
@@ -166,11 +238,15 @@ class Store:
         for prop in HS_UNIQUE.get(obj, ()):
             value = rec["properties"].get(prop)
             if value is not None:
-                self.hs_index.setdefault((obj, prop), {})[str(value).lower()] = rec["id"]
+                index = self.hs_index.setdefault((obj, prop), {})
+                key = hs_unique_key(prop, value)
+                if index.get(key, rec["id"]) != rec["id"]:
+                    self.hs_shared.add((obj, prop))  # a seed gave two live records one value
+                index[key] = rec["id"]
 
     def hs_lookup(self, obj: str, prop: str, value: str) -> dict[str, Any] | None:
         """The live record whose unique property `prop` equals `value` (case-insensitive)."""
-        rid = self.hs_index.get((obj, prop), {}).get(str(value).lower())
+        rid = self.hs_index.get((obj, prop), {}).get(hs_unique_key(prop, value))
         return self.hs[obj].get(rid) if rid else None
 
     def _write(self, rows: list[tuple[str, str, str, str]]) -> None:
@@ -188,8 +264,16 @@ class Store:
         for crm, obj, _rid, body in self._db.execute("SELECT crm, obj, id, body FROM records"):
             rec = json.loads(body)
             if crm == "salesforce":
+                positions = self.sf_pos.setdefault(obj, {})
+                positions.setdefault(rec["Id"], len(positions))
+                for name in SF_EMAIL_FIELDS.get(obj, ()):  # a file from before emails were trimmed
+                    if isinstance(rec.get(name), str):
+                        rec[name] = sf_email(rec[name])
                 self.sf.setdefault(obj, {})[rec["Id"]] = rec
             else:
+                for prop in HS_EMAIL_PROPS.get(obj, ()):
+                    if isinstance(rec["properties"].get(prop), str):
+                        rec["properties"][prop] = hs_email(rec["properties"][prop])
                 self.hs.setdefault(obj, {})[rec["id"]] = rec
                 self._hs_reindex(obj, rec)
         meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
@@ -209,6 +293,9 @@ class Store:
             self.sf = {o: {} for o in SF_OBJECTS}
             self.hs = {o: {} for o in HS_OBJECTS}
             self.hs_index = {}
+            self.hs_shared = set()
+            self._sf_eq = {}
+            self.sf_pos = {o: {} for o in SF_OBJECTS}
             if self._db is not None:
                 self._db.execute("DELETE FROM records")
             now_sf, now_hs = self.now_sf(), self.now_hs()

@@ -1,6 +1,7 @@
-"""Faults on demand, seen through the real clients: 429 / 503 / 403 REQUEST_LIMIT_EXCEEDED / slow
-past a timeout / dropped connection / expired session / per-record rejections, on Salesforce and
-HubSpot; rule filters; the same seed giving the same faults; the admin endpoint."""
+"""Faults on demand, seen through the real clients: 429 / 503 / 403 REQUEST_LIMIT_EXCEEDED (HubSpot:
+429 DAILY) / slow past a timeout / dropped connection / expired session / per-record rejections, on
+Salesforce and HubSpot; rule filters (every kind on both CRMs unless `crm` narrows it); the same
+seed giving the same faults; the admin endpoint."""
 
 from __future__ import annotations
 
@@ -96,12 +97,16 @@ def test_hubspot_request_faults(sb, sandbox_hs, wait) -> None:
     with pytest.raises(ApiException) as down:
         api.get_page()
     assert down.value.status == 503
-    sb.set_faults({"rules": [{"kind": "403", "count": 1}]})  # Salesforce's fault only...
-    assert api.get_page().results
-    sb.set_faults({"rules": [{"kind": "403", "count": 1, "crm": "hubspot"}]})  # ...unless named
+    sb.set_faults({"rules": [{"kind": "403", "count": 1}]})  # no `crm`: applies to HubSpot too
     with pytest.raises(ApiException) as limit:
         api.get_page()
-    assert limit.value.status == 403
+    # HubSpot's daily-limit answer is a 429 with policyName DAILY and no Retry-After.
+    daily = json.loads(limit.value.body)
+    assert limit.value.status == 429 and "Retry-After" not in limit.value.headers
+    assert (daily["status"], daily["errorType"], daily["policyName"]) == ("error", "RATE_LIMIT",
+                                                                        "DAILY")
+    assert daily["message"] == "You have reached your daily limit." and daily["correlationId"]
+    assert api.get_page().results
     sb.set_faults({"rules": [{"kind": "expired_session", "count": 1}]})
     with pytest.raises(ApiException) as expired:
         api.get_page()
@@ -114,6 +119,27 @@ def test_hubspot_request_faults(sb, sandbox_hs, wait) -> None:
     with pytest.raises(urllib3.exceptions.HTTPError):
         api.get_page()
     assert api.get_page().results
+
+
+def test_rules_narrow_by_crm(sb, sandbox_sf, sandbox_hs) -> None:
+    """Every kind applies to both CRMs; `crm` narrows a rule to one of them."""
+    contacts = sandbox_hs.crm.contacts.basic_api
+    for kind in ("403", "503", "expired_session"):
+        sb.set_faults({"rules": [{"kind": kind, "crm": "salesforce"}]})
+        assert contacts.get_page().results
+        with pytest.raises(Exception):
+            sandbox_sf.query(Q)
+        sb.set_faults({"rules": [{"kind": kind, "crm": "hubspot"}]})
+        assert sandbox_sf.query(Q)["totalSize"] == 1
+        with pytest.raises(ApiException):
+            contacts.get_page()
+    sb.set_faults({"rules": [{"kind": "403", "count": 2}]})
+    with pytest.raises(SalesforceRefusedRequest):
+        sandbox_sf.query(Q)
+    with pytest.raises(ApiException) as daily:
+        contacts.get_page()
+    assert daily.value.status == 429 and json.loads(daily.value.body)["policyName"] == "DAILY"
+    assert sb.counters()["by_fault"] == {"403": 4, "503": 2, "expired_session": 2}
 
 
 def test_hubspot_client_retries_429_by_itself(sb) -> None:
