@@ -1,14 +1,18 @@
 """`plays plan --plays DIR --events FILE --crm-state FILE [--format text|json]`: the offline dry run.
 
-Loads and checks the Plays (errors: diagnostics on stderr, exit 1), reads the events (JSONL or a
-JSON array; broken events are diagnostics with ``file:line:col``, exit 1) and the CRM state (§6),
-runs `engine.plan.plan` and prints either a per-record diff (text, coloured on a terminal) or the
-JSON document of cli.md. Exit 2 for a missing file. Changes nothing.
+Loads and checks the Plays, the events (JSONL or a JSON array, `engine.eventfile`) and the CRM
+state (§6, `engine.crmstate.parse_crm_state_text`); when any has errors, prints every diagnostic
+(``file:line:col``, at the offending value) on stderr and exits 1 with nothing on stdout. Problems
+of ``*.test.yaml`` files beside the Plays are left to `plays test`. Otherwise runs
+`engine.plan.plan` and prints either a per-record diff (text, coloured only on a terminal) or the
+JSON document of cli.md (strict JSON: times ISO 8601 UTC with Z). Exit 2 for wrong usage: a
+missing or unreadable file, a folder for a file, `--plays` without Plays, a bad `--now`.
+Changes nothing.
 """
-
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -17,12 +21,13 @@ from typing import Any, Optional
 import typer
 
 from cli import report
-from engine.audience import parse_csv
-from engine.crmstate import CrmState
+from engine.audience import read_csv
+from engine.crmstate import CrmState, parse_crm_state_text
 from engine.diagnostics import Diagnostic, Severity, error, warning
 from engine.events import parse_events_text, parse_time
 from engine.plan import PlanResult, plan
-from engine.workspace import PathNotFound, load_workspace
+from engine.schema_check import SchemasMissing
+from engine.workspace import PLAY_SUFFIXES, TEST_SUFFIXES, PathNotFound, Workspace, discover, load_workspace
 
 
 class Format(str, Enum):
@@ -36,40 +41,40 @@ def _fail_usage(message: str) -> None:
 
 
 def read_crm_state(path: str) -> tuple[dict | None, list[Diagnostic]]:
-    """The §6 CRM state file as a dict, or diagnostics."""
+    """The §6 CRM state file as a dict, or (None, diagnostics) when it has errors."""
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        return None, [error("CRMSTATE001", path, (1, 1), "the CRM state file is not UTF-8 text")]
-    try:
-        data = json.loads(text) if text.strip() else {}
-    except json.JSONDecodeError as exc:
-        return None, [error("CRMSTATE001", path, (exc.lineno, exc.colno), f"not valid JSON: {exc.msg}")]
-    if not isinstance(data, dict):
-        return None, [error("CRMSTATE002", path, (1, 1), "the CRM state must be a JSON object",
-                            'e.g. {"salesforce": {"Lead": []}, "hubspot": {"contacts": []}}')]
-    bad = [k for k in data if k not in ("salesforce", "hubspot")]
-    diags = [warning("CRMSTATE003", path, (1, 1), f"unknown CRM '{k}' in the CRM state (ignored)",
-                     "use salesforce or hubspot") for k in bad]
-    return data, diags
+    except UnicodeDecodeError as exc:
+        return None, [error("CRMSTATE001", path, (1, 1), f"the CRM state file is not UTF-8 text (byte {exc.start})",
+                            "save it as UTF-8")]
+    except OSError as exc:
+        return None, [error("CRMSTATE001", path, (1, 1), f"cannot read the CRM state file: {exc.strerror or exc}")]
+    return parse_crm_state_text(text, path)
 
 
-def read_audiences(plays: dict, base: Path | None = None) -> tuple[dict[str, list], list[Diagnostic]]:
-    """CSV audience rows for every schedule Play with `audience.csv` (relative to the Play file)."""
+def read_audiences(plays: dict, docs: dict | None = None) -> tuple[dict[str, list], list[Diagnostic]]:
+    """CSV audience rows for every schedule Play with `audience.csv` (relative to the Play file);
+    `docs` (Play documents by id) place a file that cannot be read at the `csv` value."""
     rows: dict[str, list] = {}
     diags: list[Diagnostic] = []
     for pid, play in plays.items():
         aud = play.trigger.audience
         if aud is None or not aud.csv:
             continue
-        folder = Path(play.file).parent if play.file else (base or Path("."))
+        folder = Path(play.file).parent if play.file else Path(".")
         path = folder / aud.csv
         try:
-            rows[pid] = parse_csv(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            diags.append(warning("AUDIENCE001", play.file or pid, (1, 1),
-                                 f"audience CSV '{aud.csv}' cannot be read ({exc.__class__.__name__}); "
-                                 "the audience is empty", "the path is relative to the Play file's folder"))
+            doc = (docs or {}).get(pid)
+            pos = doc.pos(("trigger", "audience", "csv")) if doc is not None else (1, 1)
+            why = "it is not UTF-8" if isinstance(exc, UnicodeDecodeError) else (exc.strerror or type(exc).__name__)
+            diags.append(warning("AUDIENCE001", play.file or pid, pos,
+                                 f"audience CSV '{aud.csv}' cannot be read ({why}); the audience is empty",
+                                 "the path is relative to the Play file's folder"))
+            continue
+        rows[pid], problems = read_csv(text, str(path))
+        diags += problems
     return rows, diags
 
 
@@ -82,6 +87,10 @@ def _emit_diags(diags: list[Diagnostic], files: int = 0) -> None:
 
 def _v(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else many or one + 's'}"
 
 
 def render_text(result: PlanResult, crm_state: dict | None) -> list[tuple[str, str]]:
@@ -145,11 +154,13 @@ def render_text(result: PlanResult, crm_state: dict | None) -> list[tuple[str, s
             ctx = ", ".join(x for x in (f"event {s.event}" if s.event else "",
                                         (f"{s.play} / {s.node}" if s.node else s.play) if s.play else "",
                                         f"field {s.field}" if s.field else "") if x)
-            lines.append(("red", f"  - {s.reason}: {where}" + (f" ({ctx})" if ctx else "") + f": {s.detail}"))
+            head = " ".join(x for x in (where, f"({ctx})" if ctx else "") if x)
+            lines.append(("red", f"  - {s.reason}: " + (f"{head}: " if head else "") + s.detail))
     nfields = sum(len(w.fields) for w in result.writes)
-    lines.append(("", ""))
-    lines.append(("bold", f"{len(result.writes)} writes ({nfields} fields), {len(result.kept)} kept, "
-                          f"{len(result.activities)} activities, {len(result.skipped)} skipped"))
+    if lines:
+        lines.append(("", ""))
+    lines.append(("bold", f"{_n(len(result.writes), 'write')} ({_n(nfields, 'field')}), {len(result.kept)} kept, "
+                          f"{_n(len(result.activities), 'activity', 'activities')}, {len(result.skipped)} skipped"))
     return lines
 
 
@@ -179,28 +190,17 @@ def plan_cmd(
 ) -> None:
     """Offline dry run: what the engine would write for these events against this CRM state."""
     for label, path in (("--events", events), ("--crm-state", crm_state)):
-        if not Path(path).is_file():
-            _fail_usage(f"{label}: no such file: {path}")
+        _need_file(label, path)
     if now is not None and parse_time(now) is None:
-        _fail_usage(f"--now: not an ISO 8601 date-time with a zone: {now}")
-    try:
-        ws = load_workspace([plays])
-    except PathNotFound as exc:
-        _fail_usage(f"--plays: {exc}")
-    if ws.errors:
-        report.print_text(ws.diagnostics, ws.files, stream=sys.stderr)
-        raise typer.Exit(1)
-    diags: list[Diagnostic] = list(ws.diagnostics)
-    try:
-        text = Path(events).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        text = None
-        diags.append(error("EVENT001", events, (1, 1), "the events file is not UTF-8 text"))
-    evs, ev_diags = parse_events_text(text, events) if text is not None else ([], [])
+        _fail_usage(f"--now: not an ISO 8601 date-time with a zone: {now} (e.g. 2026-11-20T10:00:00Z)")
+    ws = _load_plays(plays)
+    # Play tests are not input to a plan: their problems belong to `plays test` / `plays validate`.
+    diags: list[Diagnostic] = [d for d in ws.diagnostics if not d.file.lower().endswith(TEST_SUFFIXES)]
+    evs, ev_diags = read_events(events)
     diags += ev_diags
     state, st_diags = read_crm_state(crm_state)
     diags += st_diags
-    audiences, aud_diags = read_audiences(ws.plays)
+    audiences, aud_diags = read_audiences(ws.plays, ws.play_docs)
     diags += aud_diags
     if any(d.severity == Severity.ERROR for d in diags):
         report.print_text(diags, ws.files + 2, stream=sys.stderr)
@@ -208,11 +208,50 @@ def plan_cmd(
     _emit_diags(diags)
     result = plan(ws.plays, ws.integration, evs, state, now=now, crm_objects=ws.crm_objects, audiences=audiences)
     if format == Format.json:
-        sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
         sys.stdout.flush()
     else:
         print_text(result, state)
     raise typer.Exit(0)
+
+
+def _need_file(label: str, path: str) -> None:
+    p = Path(path)
+    if p.is_dir():
+        _fail_usage(f"{label}: {path} is a folder; give a file")
+    if not p.is_file():
+        _fail_usage(f"{label}: no such file: {path}")
+    if not os.access(p, os.R_OK):
+        _fail_usage(f"{label}: cannot read {path} (permission denied)")
+
+
+def _load_plays(path: str) -> Workspace:
+    """The Plays under `path` (exit 2 when it is missing or holds no Play)."""
+    p = Path(path)
+    if p.is_file() and not p.name.lower().endswith(PLAY_SUFFIXES):
+        _fail_usage(f"--plays: {path} is not a Play file (*.play.yaml); give a Play file or a folder of Plays")
+    try:
+        files = discover([path])
+        ws = load_workspace([path])
+    except PathNotFound as exc:
+        _fail_usage(f"--plays: {exc}")
+    except SchemasMissing as exc:
+        _fail_usage(str(exc))
+    if not any(f.kind == "play" for f in files):
+        _fail_usage(f"--plays: no Plays (*.play.yaml) in {path}")
+    return ws
+
+
+def read_events(path: str) -> tuple[list, list[Diagnostic]]:
+    """The events file's events and diagnostics (EVENT001 when it is not UTF-8)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return [], [error("EVENT001", path, (1, 1), f"the events file is not UTF-8 text (byte {exc.start})",
+                          "save it as UTF-8")]
+    except OSError as exc:
+        return [], [error("EVENT001", path, (1, 1), f"cannot read the events file: {exc.strerror or exc}")]
+    return parse_events_text(text, path)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,8 @@
   every in-thread reply does (D-AU-2).
 - ``csv``: the contacts of an uploaded CSV with an ``email`` column (D-AU-3); other columns become
   contact attributes. The file is read by the caller (the engine reads no files) and passed in as
-  text or rows. With both `csv` and `engaged`, the CSV's contacts that are engaged.
+  text or rows (`read_csv` says what it leaves out: AUDIENCE002, AUDIENCE003). With both `csv` and
+  `engaged`, the CSV's contacts that are engaged.
 
 Members come out sorted by email, each once, as contact dicts (``{"email": ..., ...}``).
 """
@@ -19,6 +20,7 @@ import io
 import re
 from typing import Any, Iterable, Mapping
 
+from engine.diagnostics import Diagnostic, warning
 from engine.events import normalize_email
 from engine.model import Audience
 from engine.tracking import TrackingState
@@ -39,8 +41,22 @@ def parse_duration(text: str | None) -> int | None:
 def parse_csv(text: str) -> list[dict[str, Any]]:
     """CSV text -> contact dicts keyed by attribute (``email``, ``firstName``, ...). Rows without a
     valid email are dropped."""
+    return read_csv(text)[0]
+
+
+def read_csv(text: str, file: str = "<audience.csv>") -> tuple[list[dict[str, Any]], list[Diagnostic]]:
+    """`parse_csv` with what it leaves out said as warnings: no ``email`` column (AUDIENCE002: the
+    audience is empty), rows without a valid email (AUDIENCE003, once, at the first such row)."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    names = [k for k in (reader.fieldnames or []) if k]
+    if names and "email" not in {_COLUMN_ATTRS.get(k.strip().lower(), k.strip()) for k in names}:
+        guess = next((k for k in names if "mail" in k.lower()), None)
+        hint = (f"name the '{guess}' column email" if guess
+                else f"the first line names the columns ({', '.join(names[:6])}); one must be email")
+        return [], [warning("AUDIENCE002", file, (1, 1),
+                            "the audience CSV has no 'email' column; the audience is empty", hint)]
     rows: list[dict[str, Any]] = []
+    bad, first_bad = 0, 0
     for raw in reader:
         row: dict[str, Any] = {}
         for k, v in raw.items():
@@ -52,7 +68,15 @@ def parse_csv(text: str) -> list[dict[str, Any]]:
         if problem is None:
             row["email"] = email
             rows.append(row)
-    return rows
+        else:
+            bad += 1
+            first_bad = first_bad or reader.line_num
+    diags = []
+    if bad:
+        diags.append(warning("AUDIENCE003", file, (first_bad, 1),
+                             f"{bad} row{'s' if bad > 1 else ''} without a valid email left out of the audience",
+                             "every member needs an email, D-WB-5"))
+    return rows, diags
 
 
 def engaged(tracking: TrackingState, kinds: Iterable[str], within_us: int, now_us: int,

@@ -3,16 +3,21 @@
 `CrmState.from_dict` reads ``{"salesforce": {"Lead": [...], "Contact": [...]}, "hubspot":
 {"contacts": [...]}}``; the person objects (Salesforce Lead/Contact, HubSpot contacts) become
 `Record`s indexed by email (trimmed, lower case, D-WB-5); every other object (Task, EmailMessage,
-emails, ...) is kept as given. The state is read-only to the planner: it forks the index to add the
+emails, ...) is kept as given. `parse_crm_state_text` reads the file's text and reports, as coded
+diagnostics at the offending value, every slip `from_dict` would silently skip (`check_crm_state`).
+The state is read-only to the planner: it forks the index to add the
 records it plans to create and keeps its planned writes in an overlay of its own.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
+from engine.diagnostics import Diagnostic, Severity, did_you_mean, error, warning
 from engine.events import normalize_email, parse_crm_time
+from engine.jsonpos import JSON_DECODER, Locator, line_col
 
 PERSON_OBJECTS: dict[str, tuple[str, ...]] = {"salesforce": ("Lead", "Contact"), "hubspot": ("contacts",)}
 
@@ -173,3 +178,166 @@ class CrmState:
             raw = rec.fields.get(EMAIL_FIELD[rec.crm])
             what = "has no email address" if rec.email_problem == "no_email" else f"has an invalid email address {raw!r}"
             yield rec, raw if isinstance(raw, str) and raw else None, f"{rec.object} {rec.id} {what}"
+
+
+# ------------------------------------------------------------------------------ checking the file
+
+# Keys a HubSpot CRM v3 object may carry besides `properties` (anything else is a slip such as
+# `email` written beside `properties` instead of inside it).
+HS_RECORD_KEYS = frozenset({"id", "properties", "createdAt", "updatedAt", "archived", "archivedAt",
+                            "associations", "propertiesWithHistory", "url"})
+_TIME_KEYS = {"salesforce": ("LastModifiedDate", "SystemModstamp", "CreatedDate"),
+              "hubspot": ("updatedAt", "createdAt")}
+_ID_KEY = {"salesforce": "Id", "hubspot": "id"}
+_EXAMPLE = '{"salesforce": {"Lead": [{"Id": "00Q1", "Email": "ann@acme.io"}]}, "hubspot": {"contacts": []}}'
+
+
+@dataclass(frozen=True)
+class StateIssue:
+    """A problem in CRM state data, at a path (keys and list indices) of it."""
+
+    code: str
+    severity: str  # error | warning
+    path: tuple
+    message: str
+    hint: str | None = None
+    at_key: bool = False
+
+
+def _kind(v: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(
+        type(v), "a number" if isinstance(v, (int, float)) else type(v).__name__)
+
+
+def _near_person(crm: str, obj: str) -> str | None:
+    """The person object `obj` probably means (`Leads`, `lead`, `Contacts` -> Lead, Contact), or None."""
+    if obj.endswith("__c"):
+        return None
+    low = obj.lower().rstrip("s")
+    for real in PERSON_OBJECTS[crm]:
+        if obj != real and low == real.lower().rstrip("s"):
+            return real
+    return None
+
+
+def check_crm_state(data: Any) -> list[StateIssue]:
+    """Check CRM state data (§6) for the slips `CrmState.from_dict` would silently skip: the wrong
+    shape, unknown or misspelt CRMs and person objects, records without an id, duplicate ids,
+    timestamps that are not date-times. Codes CRMSTATE002..009."""
+    out: list[StateIssue] = []
+    if not isinstance(data, dict):
+        return [StateIssue("CRMSTATE002", "error", (), f"the CRM state must be a JSON object, not {_kind(data)}",
+                           f"e.g. {_EXAMPLE}")]
+    if data and not set(data) & set(PERSON_OBJECTS) and {"id", "type", "at"} & set(data):
+        return [StateIssue("CRMSTATE002", "error", (), "this is an event, not a CRM state",
+                           "swapped --events and --crm-state?")]
+    for crm, objects in data.items():
+        if crm not in PERSON_OBJECTS:
+            out.append(StateIssue("CRMSTATE003", "error", (crm,), f"unknown CRM '{crm}' in the CRM state",
+                                  did_you_mean(crm, PERSON_OBJECTS) or "use salesforce or hubspot", at_key=True))
+            continue
+        if not isinstance(objects, dict):
+            example = '{"Lead": [...], "Contact": [...]}' if crm == "salesforce" else '{"contacts": [...]}'
+            out.append(StateIssue("CRMSTATE004", "error", (crm,), f"'{crm}' must be an object of object name -> "
+                                  f"records, not {_kind(objects)}", f"e.g. \"{crm}\": {example}"))
+            continue
+        for obj, rows in objects.items():
+            near = _near_person(crm, obj)
+            if near is not None:
+                out.append(StateIssue("CRMSTATE007", "error", (crm, obj), f"unknown {crm} object '{obj}'",
+                                      f"did you mean '{near}'? its records would be ignored", at_key=True))
+                continue
+            if not isinstance(rows, list):
+                out.append(StateIssue("CRMSTATE004", "error", (crm, obj), f"'{crm}.{obj}' must be a list of records, "
+                                      f"not {_kind(rows)}", "use [] for none; one object per record"))
+                continue
+            if obj not in PERSON_OBJECTS[crm]:
+                continue  # Task, EmailMessage, emails, ...: kept as given
+            out.extend(_check_records(crm, obj, rows))
+    return out
+
+
+def _check_records(crm: str, obj: str, rows: list) -> list[StateIssue]:
+    out: list[StateIssue] = []
+    id_key = _ID_KEY[crm]
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(rows):
+        where = (crm, obj, i)
+        if not isinstance(raw, dict):
+            out.append(StateIssue("CRMSTATE004", "error", where, f"a {obj} record must be an object, not {_kind(raw)}",
+                                  f'e.g. {{"{id_key}": "...", ...}}'))
+            continue
+        rid = raw.get(id_key)
+        if id_key not in raw or rid is None or rid == "" or isinstance(rid, (bool, dict, list, float)):
+            other = "id" if crm == "salesforce" else "Id"
+            hint = (f"'{id_key}' is case-sensitive in {crm}" if other in raw
+                    else f"every record needs its {crm} id; a record the engine should create is not in the state")
+            out.append(StateIssue("CRMSTATE005", "error", where + ((id_key,) if id_key in raw else ()),
+                                  f"{obj} record {i + 1} has no '{id_key}'" if id_key not in raw
+                                  else f"{obj} record {i + 1}: '{id_key}' must be a non-empty string", hint))
+        else:
+            rid = str(rid)
+            if rid in seen:
+                out.append(StateIssue("CRMSTATE008", "error", where + (id_key,),
+                                      f"duplicate {obj} id '{rid}' (also record {seen[rid] + 1})",
+                                      "each record once; ids are unique per object"))
+            else:
+                seen[rid] = i
+        if crm == "hubspot":
+            props = raw.get("properties")
+            if props is not None and not isinstance(props, dict):
+                out.append(StateIssue("CRMSTATE004", "error", where + ("properties",),
+                                      f"'properties' must be an object, not {_kind(props)}",
+                                      '"properties": {"email": "bo@acme.io"}'))
+            for k in raw:
+                if k not in HS_RECORD_KEYS:
+                    out.append(StateIssue("CRMSTATE009", "error", where + (k,), f"unknown key '{k}' in a hubspot {obj} "
+                                          "record", f'HubSpot properties go under "properties": {{"{k}": ...}}',
+                                          at_key=True))
+        for key in _TIME_KEYS[crm]:
+            v = raw.get(key)
+            if v is not None and parse_crm_time(v) is None:
+                out.append(StateIssue("CRMSTATE006", "error", where + (key,),
+                                      f"'{key}' is not an ISO 8601 date-time: {v!r}",
+                                      "e.g. 2026-11-01T00:00:00Z: of several records with one email, the "
+                                      "most recently modified is updated, D-WB-6"))
+    return out
+
+
+def parse_crm_state_text(text: str, file: str) -> tuple[dict | None, list[Diagnostic]]:
+    """The §6 CRM state file's text as a dict, or (None, diagnostics) when it has errors.
+
+    Diagnostics point at the offending value (at the key for an unknown CRM or object). Codes:
+    CRMSTATE001 not JSON, 002..009 see `check_crm_state`, 010 an empty file (a warning).
+    """
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        return {}, [warning("CRMSTATE010", file, (1, 1), "the CRM state file is empty: planning against a CRM "
+                            "with no records", f"e.g. {_EXAMPLE}")]
+    try:
+        data = JSON_DECODER.decode(text)
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, json.JSONDecodeError):
+            hint = None
+            if exc.pos == len(text) - len(text.lstrip()):
+                hint = f"the CRM state file is JSON, e.g. {_EXAMPLE}"
+            elif exc.msg == "Extra data":
+                try:
+                    first = JSON_DECODER.decode(text.splitlines()[0])
+                except (ValueError, RecursionError, IndexError):
+                    first = None
+                if isinstance(first, dict) and {"id", "type", "at"} & set(first):
+                    hint = "this is an events file (JSONL); swapped --events and --crm-state?"
+            return None, [error("CRMSTATE001", file, (exc.lineno, exc.colno), f"not valid JSON: {exc.msg}", hint)]
+        what = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        word = str(exc).split(" ", 1)[0] if not isinstance(exc, RecursionError) else ""
+        i = text.find(word) if word else -1
+        return None, [error("CRMSTATE001", file, line_col(text, i) if i >= 0 else (1, 1), f"not valid JSON: {what}")]
+    issues = check_crm_state(data)
+    if not issues:
+        return data, []
+    loc = Locator(text)
+    diags = [Diagnostic(x.code, Severity(x.severity), file, *loc.pos(x.path, x.at_key), x.message, x.hint)
+             for x in issues]
+    return (None if any(d.severity == Severity.ERROR for d in diags) else data), diags

@@ -5,22 +5,24 @@ the epoch, the contact email normalised once, D-WB-5) or into coded diagnostics 
 structurally broken. The ingest endpoint uses it too: an event with an error diagnostic is a 422;
 warnings (an unknown status or classification, D-VOC-2) are logged and the event is kept.
 
-Codes: EVENT001 not JSON, EVENT002 not an object, EVENT003 missing key, EVENT004 wrong type,
-EVENT005 bad timestamp, EVENT006 unknown event type, EVENT007 unknown key, EVENT008 unknown
-sequence status (warning), EVENT009 unknown reply classification (warning).
+Codes: EVENT002 not an object, EVENT003 missing key, EVENT004 wrong type, EVENT005 bad timestamp,
+EVENT006 unknown event type, EVENT007 unknown key (the hint says where a misplaced key belongs),
+EVENT008 unknown sequence status (warning), EVENT009 unknown reply classification (warning),
+EVENT013 an event missing what its type needs to be of use (warning). Diagnostics point at the
+offending value (at the key for an unknown key). Files (JSONL or an array): `engine.eventfile`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import date, datetime, timedelta, timezone
 from types import MappingProxyType
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from engine.diagnostics import Diagnostic, did_you_mean, error, warning
+from engine.jsonpos import Locator
 from engine.vocab import CLASSIFICATIONS, STATUSES, EventType
 
 EVENT_TYPES: frozenset[str] = frozenset(t.value for t in EventType)
@@ -181,36 +183,96 @@ def _str_or_none(v: Any) -> bool:
     return v is None or isinstance(v, str)
 
 
+Locate = Callable[..., tuple[int, int]]  # (path, key=False) -> (line, col)
+
+
+def _at_hint(raw: Any) -> str:
+    """A hint for an `at` that is not an ISO 8601 date-time with a zone."""
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        return 'write a string such as "2026-11-20T10:00:00Z"'
+    if not isinstance(raw, str):
+        return 'write an ISO 8601 string such as "2026-11-20T10:00:00Z"; epoch numbers are not accepted'
+    s = raw.strip()
+    if re.match(r"^\d{4}-\d{2}-\d{2}$", s):
+        return f"a date-time is needed, e.g. {s}T00:00:00Z"
+    if parse_time(s, need_zone=False) is not None:
+        return f"add the time zone, e.g. {s}Z for UTC"
+    if re.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", s):
+        return "not a real date or time; write e.g. 2026-11-20T10:00:00Z"
+    return "write e.g. 2026-11-20T10:00:00Z"
+
+
+def _text_locate(text: str, line: int, col: int, start: int = 0) -> Locate:
+    """Positions inside `text` (the source of one event, whose first line is file line `line`)."""
+    loc = Locator(text, start, fallback=(1, col))
+
+    def locate(path: tuple = (), key: bool = False) -> tuple[int, int]:
+        ln, c = loc.pos(path, key)
+        return (line + ln - 1, c)
+    return locate
+
+
+# Keys an event of a type needs to be of any use: (path, what follows, hint); a warning (EVENT013).
+_USEFUL: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "sequence_status_changed": (("to",), "no Play on status changes can match it",
+                                "'to' is the new status, 'status' the current one"),
+    "email_clicked": (("url",), "the click cannot be counted", "clicks count for links on tracked domains (D-TR-2)"),
+    "reply_classified": (("reply", "classification"), "it matches only `default` branches",
+                         'e.g. "reply": {"classification": "Positive"}'),
+}
+
+
+_MOVED = {**{k: f'it belongs in "reply": {{"{k}": ...}}' for k in _REPLY_KEYS},
+          **{k: f'it belongs in "contact": {{"{k}": ...}}' for k in ("email", "firstName", "lastName", "title",
+                                                                   "company", "phone", "linkedinUrl")},
+          **{k: "the event's time is 'at'" for k in ("timestamp", "time", "created_at", "occurred_at", "date")},
+          **{k: "the event's kind is 'type'" for k in ("event", "event_type", "kind")},
+          "event_id": "the event's id is 'id'",
+          "sequence_status": "'to' is the new status of a status change, 'status' the current one"}
+
+
+def _key_hint(key: str) -> str:
+    return did_you_mean(key, _KEYS) or _MOVED.get(key) or f"known keys: {', '.join(_KEYS)}"
+
+
 def parse_event(obj: Any, *, file: str = "<event>", line: int = 1, col: int = 1,
-                text: str | None = None) -> tuple[Event | None, list[Diagnostic]]:
+                text: str | None = None, locate: Locate | None = None) -> tuple[Event | None, list[Diagnostic]]:
     """Check and convert one event. Returns (event or None, diagnostics).
 
-    `text` is the source line, used to point the column at the offending key.
+    Diagnostics point at the offending value (at the key for an unknown key): `locate(path, key)`
+    gives positions (a Play test passes its YAML positions); else `text`, the JSON source of the
+    event starting at file line `line`, is scanned for them when a problem is found; else every
+    diagnostic is at (`line`, `col`).
     """
-    def at(key: str | None) -> tuple[int, int]:
-        if key and text:
-            i = text.find(f'"{key}"')
-            if i >= 0:
-                return (line, i + 1)
-        return (line, col)
+    if locate is None:
+        locate = _text_locate(text, line, col) if text else (lambda path=(), key=False: (line, col))
+
+    def at(*path: Any) -> tuple[int, int]:
+        return locate(path)
+
+    def key_at(*path: Any) -> tuple[int, int]:
+        return locate(path, True)
 
     if not isinstance(obj, dict):
-        return None, [error("EVENT002", file, (line, col), f"an event must be a JSON object, not {type(obj).__name__}")]
+        kind = "a list" if isinstance(obj, list) else type(obj).__name__
+        hint = "a JSONL file holds one event object per line" if isinstance(obj, list) else None
+        return None, [error("EVENT002", file, at(), f"an event must be a JSON object, not {kind}", hint)]
     diags: list[Diagnostic] = []
     for key in obj:
         if key not in _KEYS:
-            diags.append(error("EVENT007", file, at(key), f"unknown event key '{key}'",
-                               did_you_mean(key, _KEYS) or f"known keys: {', '.join(_KEYS)}"))
+            diags.append(error("EVENT007", file, key_at(key), f"unknown event key '{key}'", _key_hint(key)))
     for key in ("id", "type", "at"):
         if key not in obj:
-            diags.append(error("EVENT003", file, (line, col), f"event has no '{key}'",
+            diags.append(error("EVENT003", file, at(), f"event has no '{key}'",
                                "every event needs id, type and at"))
     eid, etype, raw_at = obj.get("id"), obj.get("type"), obj.get("at")
     if "id" in obj and (not isinstance(eid, str) or not eid):
-        diags.append(error("EVENT004", file, at("id"), "event 'id' must be a non-empty string"))
+        hint = f'write it as a string: "{eid}"' if isinstance(eid, (int, float)) and not isinstance(eid, bool) else None
+        diags.append(error("EVENT004", file, at("id"), "event 'id' must be a non-empty string", hint))
     if "type" in obj:
         if not isinstance(etype, str):
-            diags.append(error("EVENT004", file, at("type"), "event 'type' must be a string"))
+            diags.append(error("EVENT004", file, at("type"), "event 'type' must be a string",
+                               f"one of: {', '.join(sorted(EVENT_TYPES))}"))
         elif etype not in EVENT_TYPES:
             diags.append(error("EVENT006", file, at("type"), f"unknown event type '{etype}'",
                                did_you_mean(etype, sorted(EVENT_TYPES)) or f"known: {', '.join(sorted(EVENT_TYPES))}"))
@@ -218,16 +280,17 @@ def parse_event(obj: Any, *, file: str = "<event>", line: int = 1, col: int = 1,
     if "at" in obj:
         us = parse_time(raw_at)
         if us is None:
-            diags.append(error("EVENT005", file, at("at"), f"'at' is not an ISO 8601 date-time with a zone: {raw_at!r}",
-                               "write e.g. 2026-11-20T10:00:00Z"))
+            diags.append(error("EVENT005", file, at("at"),
+                               f"'at' is not an ISO 8601 date-time with a zone: {raw_at!r}", _at_hint(raw_at)))
     contact = obj.get("contact")
     if contact is not None and not isinstance(contact, dict):
-        diags.append(error("EVENT004", file, at("contact"), "'contact' must be an object"))
+        diags.append(error("EVENT004", file, at("contact"), "'contact' must be an object",
+                           'e.g. "contact": {"email": "ann@acme.io"}'))
         contact = None
     elif isinstance(contact, dict):
         for k, v in contact.items():
             if isinstance(v, (dict, list)):
-                diags.append(error("EVENT004", file, at(k), f"contact attribute '{k}' must be a scalar"))
+                diags.append(error("EVENT004", file, at("contact", k), f"contact attribute '{k}' must be a scalar"))
     for key in ("sequence", "status", "from", "to", "url"):
         if not _str_or_none(obj.get(key)):
             diags.append(error("EVENT004", file, at(key), f"'{key}' must be a string"))
@@ -236,34 +299,37 @@ def parse_event(obj: Any, *, file: str = "<event>", line: int = 1, col: int = 1,
     reply = obj.get("reply")
     if reply is not None:
         if not isinstance(reply, dict):
-            diags.append(error("EVENT004", file, at("reply"), "'reply' must be an object"))
+            diags.append(error("EVENT004", file, at("reply"), "'reply' must be an object",
+                               'e.g. "reply": {"classification": "Positive"}'))
             reply = None
         else:
             for k in reply:
                 if k not in _REPLY_KEYS:
-                    diags.append(error("EVENT007", file, at(k), f"unknown reply key '{k}'",
+                    diags.append(error("EVENT007", file, key_at("reply", k), f"unknown reply key '{k}'",
                                        did_you_mean(k, _REPLY_KEYS) or f"known keys: {', '.join(_REPLY_KEYS)}"))
             tags = reply.get("tags")
             if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
-                diags.append(error("EVENT004", file, at("tags"), "'reply.tags' must be a list of strings"))
+                diags.append(error("EVENT004", file, at("reply", "tags"), "'reply.tags' must be a list of strings",
+                                   'e.g. "tags": ["pricing", "demo"]'))
             for k in ("classification", "subject", "body"):
                 if not _str_or_none(reply.get(k)):
-                    diags.append(error("EVENT004", file, at(k), f"'reply.{k}' must be a string"))
+                    diags.append(error("EVENT004", file, at("reply", k), f"'reply.{k}' must be a string"))
     message = obj.get("message")
     if message is not None:
         if not isinstance(message, dict):
-            diags.append(error("EVENT004", file, at("message"), "'message' must be an object"))
+            diags.append(error("EVENT004", file, at("message"), "'message' must be an object",
+                               'e.g. "message": {"id": "m1"}'))
             message = None
         else:
             for k in message:
                 if k not in _MESSAGE_KEYS:
-                    diags.append(error("EVENT007", file, at(k), f"unknown message key '{k}'",
+                    diags.append(error("EVENT007", file, key_at("message", k), f"unknown message key '{k}'",
                                        did_you_mean(k, _MESSAGE_KEYS) or f"known keys: {', '.join(_MESSAGE_KEYS)}"))
             if "manual" in message and not isinstance(message["manual"], bool):
-                diags.append(error("EVENT004", file, at("manual"), "'message.manual' must be true or false"))
+                diags.append(error("EVENT004", file, at("message", "manual"), "'message.manual' must be true or false"))
             for k in ("id", "subject", "body_template", "body_rendered"):
                 if not _str_or_none(message.get(k)):
-                    diags.append(error("EVENT004", file, at(k), f"'message.{k}' must be a string"))
+                    diags.append(error("EVENT004", file, at("message", k), f"'message.{k}' must be a string"))
     if any(d.severity == "error" for d in diags):
         return None, diags
     # D-VOC-1/2 at run time: unknown values are kept and logged, never rejected.
@@ -274,9 +340,18 @@ def parse_event(obj: Any, *, file: str = "<event>", line: int = 1, col: int = 1,
                                  did_you_mean(v, STATUSES)))
     cls = reply.get("classification") if reply else None
     if cls is not None and cls not in _CLASS_SET:
-        diags.append(warning("EVENT009", file, at("classification"),
+        diags.append(warning("EVENT009", file, at("reply", "classification"),
                              f"unknown reply classification '{cls}' (kept; matches only `default`)",
                              did_you_mean(cls, CLASSIFICATIONS)))
+    useful = _USEFUL.get(etype)
+    if useful is not None:
+        path, why, hint = useful
+        holder: Any = obj
+        for k in path[:-1]:
+            holder = holder.get(k) if isinstance(holder, dict) else None
+        if not isinstance(holder, dict) or holder.get(path[-1]) in (None, ""):
+            diags.append(warning("EVENT013", file, at(*path[:-1]), f"{etype} event has no '{'.'.join(path)}': {why}",
+                                 hint))
     email, problem = normalize_email((contact or {}).get("email"))
     return Event(
         id=eid, type=etype, at=us, at_text=iso_z(us), email=email, email_problem=problem,
@@ -311,79 +386,24 @@ def make_event(id: str, type: str, at: str, **kw: Any) -> Event:
 
 # ------------------------------------------------------------------------------------------- files
 
-def _array_items(text: str) -> Iterator[tuple[Any, int, int, str | None]]:
-    """Items of a JSON array with the line/column where each starts. Raises ValueError."""
-    dec = json.JSONDecoder()
-    i = text.index("[") + 1
-    n = len(text)
-    ws = " \t\r\n"
-    while True:
-        while i < n and text[i] in ws:
-            i += 1
-        if i < n and text[i] == "]":
-            return
-        start = i
-        obj, i = dec.raw_decode(text, i)
-        line = text.count("\n", 0, start) + 1
-        col = start - (text.rfind("\n", 0, start) + 1) + 1
-        line_text = text[text.rfind("\n", 0, start) + 1: text.find("\n", start) if text.find("\n", start) >= 0 else n]
-        yield obj, line, col, line_text
-        while i < n and text[i] in ws:
-            i += 1
-        if i < n and text[i] == ",":
-            i += 1
-            continue
-        if i < n and text[i] == "]":
-            return
-        raise json.JSONDecodeError("expected ',' or ']'", text, i)
-
-
 def parse_events_text(text: str, file: str = "<events>") -> tuple[list[Event], list[Diagnostic]]:
-    """Parse an events file: JSONL (one object a line; blank lines ignored) or one JSON array.
+    """Parse an events file: JSONL or one JSON array (see `engine.eventfile`)."""
+    from engine.eventfile import parse_events_text as parse
 
-    Broken events become diagnostics at ``file:line:col`` and are left out; the rest are returned in
-    file order.
-    """
-    events: list[Event] = []
-    diags: list[Diagnostic] = []
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            for obj, line, col, line_text in _array_items(text):
-                ev, d = parse_event(obj, file=file, line=line, col=col, text=line_text)
-                diags.extend(d)
-                if ev is not None:
-                    events.append(ev)
-        except (json.JSONDecodeError, ValueError) as exc:
-            line, col = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
-            diags.append(error("EVENT001", file, (line, col), f"not valid JSON: {getattr(exc, 'msg', exc)}"))
-        return events, diags
-    loads = json.loads
-    for n, line_text in enumerate(text.splitlines(), 1):
-        if not line_text.strip():
-            continue
-        try:
-            obj = loads(line_text)
-        except json.JSONDecodeError as exc:
-            diags.append(error("EVENT001", file, (n, exc.colno), f"not valid JSON: {exc.msg}",
-                               "one JSON object per line (JSONL)"))
-            continue
-        ev, d = parse_event(obj, file=file, line=n, col=len(line_text) - len(line_text.lstrip()) + 1, text=line_text)
-        diags.extend(d)
-        if ev is not None:
-            events.append(ev)
-    return events, diags
+    return parse(text, file)
 
 
 def parse_event_list(items: Iterable[Any], file: str = "<events>",
-                     positions: Iterable[tuple[int, int]] | None = None) -> tuple[list[Event], list[Diagnostic]]:
-    """Parse already-loaded event dicts (e.g. a Play test's `events`), with optional positions."""
+                     positions: Iterable[tuple[int, int]] | None = None,
+                     locate: Callable[[int], Locate] | None = None) -> tuple[list[Event], list[Diagnostic]]:
+    """Parse already-loaded event dicts (e.g. a Play test's `events`), with optional positions:
+    `positions` (line, col) per item, or `locate(i)` giving item i's `Locate` (exact positions)."""
     events: list[Event] = []
     diags: list[Diagnostic] = []
     pos_list = list(positions) if positions is not None else None
     for i, obj in enumerate(items):
         line, col = pos_list[i] if pos_list and i < len(pos_list) else (1, 1)
-        ev, d = parse_event(obj, file=file, line=line, col=col)
+        ev, d = parse_event(obj, file=file, line=line, col=col, locate=locate(i) if locate else None)
         diags.extend(d)
         if ev is not None:
             events.append(ev)

@@ -4,7 +4,8 @@ An expected entry matches an actual one when every key it gives is equal (number
 by instant); ``fields`` matches when each listed field was written with an equal value (with
 ``exact: true``: exactly those fields); ``detail`` is a substring. Each expected entry needs its own
 actual entry. An empty list means "none"; a list left out is not checked; ``exact: true`` makes
-every given list exact. Only the Play under test runs.
+every given list exact. Only the Play under test runs. Broken events and CRM state slips the
+schema lets through (a misspelt `Leads`, duplicate ids) fail the test with their coded diagnostic.
 
 `run_test` is pure: the caller (``plays test``) reads files and passes the Plays, the integration,
 the metadata and any audience CSV rows in.
@@ -16,7 +17,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from engine.diagnostics import Diagnostic
+from engine.crmstate import check_crm_state
+from engine.diagnostics import Diagnostic, Severity
 from engine.events import parse_event_list, parse_time
 from engine.loader import Document
 from engine.model import Integration, Play
@@ -157,14 +159,21 @@ def run_test(doc: Document, data: Mapping[str, Any], plays: Mapping[str, Play], 
     if play is None:
         outcome.problems.append(f"Play '{pid}' is unknown or has errors (run `plays validate`)")
         return outcome
+    crm = data.get("crm") or {}
+    state_errors = [Diagnostic(x.code, Severity(x.severity), doc.file, *doc.pos(("crm",) + x.path, x.at_key),
+                               x.message, x.hint) for x in check_crm_state(crm) if x.severity == "error"]
     items = data.get("events") or []
-    events, diags = parse_event_list(items, doc.file, [doc.pos(("events", i)) for i in range(len(items))])
-    outcome.diagnostics = diags
-    errors = [d for d in diags if d.severity == "error"]
+
+    def locate(i: int):
+        return lambda path=(), key=False: doc.pos(("events", i) + tuple(path), key)
+
+    events, diags = parse_event_list(items, doc.file, locate=locate)
+    outcome.diagnostics = state_errors + diags
+    errors = state_errors + [d for d in diags if d.severity == "error"]
     if errors:
         outcome.problems.extend(d.format() for d in errors)
         return outcome
-    result = plan({pid: play}, integration, events, data.get("crm") or {}, now=data.get("now"),
+    result = plan({pid: play}, integration, events, crm, now=data.get("now"),
                   crm_objects=crm_objects, audiences=audiences)
     outcome.result = result
     outcome.problems = compare(data.get("expect") or {}, result.to_json())

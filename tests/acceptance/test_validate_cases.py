@@ -84,7 +84,11 @@ def _codes(text: str) -> set[str]:
 
 
 def test_every_code_is_covered_and_documented() -> None:
-    documented = _codes((ROOT / "docs" / "diagnostics.md").read_text())
+    # The catalogue also holds the codes of other commands (EVENT, CRMSTATE, AUDIENCE: `plays plan`
+    # cases; COMPILE, CONN: run time); those of `plays validate` are covered here.
+    validate_prefixes = ("YAML", "SCHEMA", "GRAPH", "VOCAB", "TRIGGER", "FIELD", "TEMPLATE", "INTEG", "PLAY")
+    documented = {c for c in _codes((ROOT / "docs" / "diagnostics.md").read_text())
+                  if c.rstrip("0123456789") in validate_prefixes}
     seen: set[str] = set()
     for name in NAMES:
         seen |= _codes((CASES / name / "expected.txt").read_text())

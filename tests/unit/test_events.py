@@ -82,7 +82,7 @@ def test_jsonl_positions_and_blank_lines():
     events, diags = parse_events_text("\n".join(lines), "ev.jsonl")
     assert len(events) == 2
     assert [(d.code, d.file, d.line) for d in diags] == [("EVENT005", "ev.jsonl", 3), ("EVENT001", "ev.jsonl", 4)]
-    at_col = lines[2].index('"at"') + 1
+    at_col = lines[2].index('"nope"') + 1  # at the offending value (cli.md)
     assert diags[0].col == at_col
     assert diags[0].format().startswith(f"ev.jsonl:3:{at_col}: error EVENT005")
 
@@ -97,3 +97,104 @@ def test_json_array_form_with_positions():
 def test_json_array_syntax_error():
     events, diags = parse_events_text("[{\"id\": 1},, ]", "ev.json")
     assert events == [] and "EVENT001" in {d.code for d in diags}
+
+
+# ---------------------------------------------------------------------------------------- files
+
+def _codes(diags):
+    return [(d.code, d.line, d.col) for d in diags]
+
+
+def test_positions_point_at_nested_values_and_keys():
+    line = json.dumps({"id": "e", "type": "email_replied", "at": "2026-11-20T10:00:00Z", "message": {"id": 7},
+                       "reply": {"classification": "Positive", "tag": []}})
+    _, diags = parse_events_text(line + "\n", "ev.jsonl")
+    assert _codes(diags) == [("EVENT007", 1, line.index('"tag"') + 1), ("EVENT004", 1, line.index("7}") + 1)]
+
+
+def test_json_array_positions_span_lines():
+    text = json.dumps([GOOD, dict(GOOD, id="e2", reply={"classification": 3})], indent=2)
+    events, diags = parse_events_text(text, "ev.json")
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if '"classification": 3' in t)
+    assert len(events) == 1 and _codes(diags) == [("EVENT004", line, text.splitlines()[line - 1].index("3") + 1)]
+
+
+def test_duplicate_ids_same_event_silent_different_event_warned():
+    other = dict(GOOD, type="email_opened")
+    other.pop("to"), other.pop("from")
+    text = "\n".join(json.dumps(e) for e in (GOOD, GOOD, other))
+    events, diags = parse_events_text(text, "ev.jsonl")
+    assert len(events) == 3  # the planner applies an id once
+    assert [(d.code, d.severity, d.line) for d in diags] == [("EVENT010", "warning", 3)]
+    assert "first on line 1" in diags[0].message
+
+
+@pytest.mark.parametrize("text,code,severity", [
+    ("", "EVENT012", "warning"), ("  \n\n", "EVENT012", "warning"), ("[]", "EVENT012", "warning"),
+    ('{"id": "e", "type": "email_opened", "at": "2026-11-20T10:00:00Z", "contact": {"n": NaN}}', "EVENT001", "error"),
+    ('{"id": "e", "type": "email_opened", "at": "2026-11-20T10:00:00Z", "c": ' + "[" * 5000 + "]" * 5000 + "}",
+     "EVENT001", "error"),
+    ("[" + "[" * 5000 + "]" * 5000 + "]", "EVENT001", "error"),
+    (json.dumps(GOOD, indent=2), "EVENT001", "error"),
+    (json.dumps([GOOD]) + "\n" + json.dumps([GOOD]), "EVENT001", "error"),
+    ('{"salesforce": {"Lead": []}}', "EVENT002", "error"),
+    (json.dumps([GOOD]) + "\n" + "x", "EVENT001", "error"),
+])
+def test_file_level_problems_are_single_coded_diagnostics(text, code, severity):
+    _, diags = parse_events_text(text, "ev.jsonl")
+    assert [(d.code, d.severity) for d in diags] == [(code, severity)]
+
+
+def test_byte_order_mark_is_ignored():
+    events, diags = parse_events_text("\ufeff" + json.dumps(GOOD) + "\n", "ev.jsonl")
+    assert len(events) == 1 and diags == []
+
+
+def test_huge_line_is_refused_without_parsing():
+    from engine.eventfile import MAX_EVENT_CHARS
+
+    big = json.dumps(dict(GOOD, contact={"email": "a@b.io", "note": "x" * MAX_EVENT_CHARS}))
+    events, diags = parse_events_text(big + "\n" + json.dumps(dict(GOOD, id="e2")), "ev.jsonl")
+    assert len(events) == 1 and _codes(diags) == [("EVENT011", 1, 1)]
+
+
+def test_lines_that_are_not_json_are_capped():
+    events, diags = parse_events_text("\n".join(f"line {i}" for i in range(50)), "ev.jsonl")
+    assert [d.code for d in diags] == ["EVENT001"] * 21
+    assert diags[-1].line == 21 and "29 more" in diags[-1].message
+
+
+@pytest.mark.parametrize("key,hint", [("classification", '"reply"'), ("email", '"contact"'), ("timestamp", "'at'"),
+                                      ("sequnce", "'sequence'")])
+def test_misplaced_keys_say_where_they_belong(key, hint):
+    _, diags = parse_event({"id": "e", "type": "email_opened", "at": "2026-11-20T10:00:00Z", key: "x"})
+    assert diags[0].code == "EVENT007" and hint in diags[0].hint
+
+
+@pytest.mark.parametrize("obj", [
+    {"id": "e", "type": "sequence_status_changed", "at": "2026-11-20T10:00:00Z", "status": "Completed"},
+    {"id": "e", "type": "email_clicked", "at": "2026-11-20T10:00:00Z"},
+    {"id": "e", "type": "reply_classified", "at": "2026-11-20T10:00:00Z", "reply": {"tags": []}},
+])
+def test_events_missing_what_their_type_needs_are_kept_with_a_warning(obj):
+    ev, diags = parse_event(obj)
+    assert ev is not None and [(d.code, d.severity) for d in diags] == [("EVENT013", "warning")]
+
+
+@pytest.mark.parametrize("raw,hint", [("2026-11-20T10:00:00", "2026-11-20T10:00:00Z"), ("2026-11-20", "T00:00:00Z"),
+                                      (1763632800, "epoch"), ("2026-13-45T10:00:00Z", "not a real")])
+def test_timestamp_hints(raw, hint):
+    _, diags = parse_event({"id": "e", "type": "email_opened", "at": raw})
+    assert diags[0].code == "EVENT005" and hint in diags[0].hint
+
+
+def test_json_locator():
+    from engine.jsonpos import Locator
+
+    text = '{"a": [1, {"b": "x"}, []],\n "c": {}, "d": {"e": null}}'
+    loc = Locator(text)
+    assert loc.pos(("a", 1, "b")) == (1, 17) and loc.pos(("a", 1, "b"), key=True) == (1, 12)
+    assert loc.pos(("d", "e")) == (2, 22) and loc.pos(("d", "e"), key=True) == (2, 17)
+    assert loc.pos(("missing", 3)) == (1, 1) and loc.pos(("a", 9)) == (1, 7)  # nearest ancestor
+    deep = "[" * 3000 + "]" * 3000
+    assert Locator(deep).pos((0,) * 2999) == (1, 3000)  # iterative: any depth

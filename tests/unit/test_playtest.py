@@ -44,3 +44,20 @@ def test_each_expected_entry_needs_its_own_actual_entry():
 def test_values_equal():
     assert values_equal(3, 3.0) and values_equal("2026-11-20T10:00:00Z", "2026-11-20T11:00:00+01:00")
     assert not values_equal(True, 1) and not values_equal("a", "b") and values_equal(None, None)
+
+
+
+def test_crm_slips_and_broken_events_fail_the_test_with_positions():
+    from engine.loader import load_yaml
+    from engine.model import DEFAULT_INTEGRATION, build_play
+    from engine.playtest import run_test
+
+    event = "  - {id: e1, type: email_opened, at: '2026-11-20T10:00:00Z', reply: {tag: x}}"
+    text = "test: t\nplay: p\ncrm:\n  salesforce:\n    Leads: []\nevents:\n" + event + "\n"
+    doc, _ = load_yaml(text, "t.test.yaml")
+    play = build_play({"play": "p", "trigger": {"type": "email_engagement", "events": ["opened"]}, "start": "stop",
+                       "nodes": {"n": {"type": "branch", "default": "stop"}}}, "p.play.yaml")
+    outcome = run_test(doc, doc.data, {"p": play}, DEFAULT_INTEGRATION)
+    assert not outcome.passed
+    assert outcome.problems[0].startswith("t.test.yaml:5:5: error CRMSTATE007")
+    assert outcome.problems[1].startswith(f"t.test.yaml:7:{event.index('tag') + 1}: error EVENT007 unknown reply key")
