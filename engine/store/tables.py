@@ -1,0 +1,137 @@
+"""The store's tables (SQLAlchemy Core): one `MetaData`, portable between SQLite and PostgreSQL.
+
+- ``events``: the event log. ``seq`` orders it (ingest order) and is what per-Play cursors point
+  into; ``id`` is the event's own id, unique, so a replayed event is stored once.
+- ``play_progress``: one cursor per consumer (a Play id, or ``tracking``) over the event log:
+  every event with ``seq`` above the cursor is pending for that consumer. Nothing is lost because
+  the cursor only moves after the consumer's batch is recorded.
+- ``outbox``: writes that could not be applied yet (CRM down, rate limited), retried by the sync flow.
+- ``sync_cursors``: named positions of the CRM pull (last-modified time per object).
+- ``audit_log``: every field the engine wrote, before -> after.
+- ``skipped_records``: every record not written, with its reason (D-WB-9).
+- ``tracking_state``: the engine's per-contact tracking aggregate (a JSON blob the planner owns).
+
+Times are stored as naive UTC and read back as aware UTC (`UtcDateTime`), the same on both dialects.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (JSON, BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
+                        TypeDecorator)
+
+metadata = MetaData()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT identities.
+SeqInt = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator):
+    """An aware UTC datetime stored as naive UTC (portable; SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):  # raw SQLite text
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+events = Table(
+    "events", metadata,
+    Column("seq", SeqInt, primary_key=True, autoincrement=True),
+    Column("id", String(255), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("at", UtcDateTime, nullable=True),
+    Column("contact_email", String(320), nullable=True),
+    Column("payload", JSON, nullable=False),
+    Column("ingested_at", UtcDateTime, nullable=False),
+    Index("ix_events_type_seq", "type", "seq"),
+    Index("ix_events_email", "contact_email"),
+)
+
+play_progress = Table(
+    "play_progress", metadata,
+    Column("consumer", String(255), primary_key=True),
+    Column("cursor", SeqInt, nullable=False, default=0),
+    Column("events_done", SeqInt, nullable=False, default=0),
+    Column("updated_at", UtcDateTime, nullable=True),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", SeqInt, primary_key=True, autoincrement=True),
+    Column("key", String(512), nullable=False, unique=True),  # idempotency key of the write
+    Column("consumer", String(255), nullable=False),
+    Column("crm", String(32), nullable=True),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),  # pending | done | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_outbox_status", "status", "id"),
+)
+
+sync_cursors = Table(
+    "sync_cursors", metadata,
+    Column("name", String(255), primary_key=True),
+    Column("value", Text, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", SeqInt, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("run", String(255), nullable=True),
+    Column("play", String(255), nullable=True),
+    Column("node", String(255), nullable=True),
+    Column("crm", String(32), nullable=False),
+    Column("object", String(64), nullable=True),
+    Column("record", String(64), nullable=True),
+    Column("email", String(320), nullable=True),
+    Column("event", String(255), nullable=True),
+    Column("op", String(16), nullable=False, default="update"),
+    Column("field", String(255), nullable=False),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Index("ix_audit_record", "crm", "record"),
+    Index("ix_audit_at", "at"),
+)
+
+skipped_records = Table(
+    "skipped_records", metadata,
+    Column("id", SeqInt, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("run", String(255), nullable=True),
+    Column("reason", String(64), nullable=False),
+    Column("crm", String(32), nullable=True),
+    Column("object", String(64), nullable=True),
+    Column("record", String(64), nullable=True),
+    Column("email", String(320), nullable=True),
+    Column("event", String(255), nullable=True),
+    Column("play", String(255), nullable=True),
+    Column("node", String(255), nullable=True),
+    Column("field", String(255), nullable=True),
+    Column("detail", Text, nullable=True),
+    Index("ix_skipped_at", "at"),
+)
+
+tracking_state = Table(
+    "tracking_state", metadata,
+    Column("email", String(320), primary_key=True),
+    Column("state", JSON, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)

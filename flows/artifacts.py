@@ -1,0 +1,97 @@
+"""What a flow run shows in the Prefect UI: table artifacts (writes, kept, skipped, activities) and
+a markdown summary, built from a consumer `Report`. Rows beyond the report's cap are counted in the
+summary, not listed. Must be called inside a flow run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from flows.consumers import ROW_CAP, PullReport, Report
+
+_KEY = re.compile(r"[^a-z0-9-]+")
+
+
+def artifact_key(*parts: str) -> str:
+    """Prefect artifact keys: lowercase letters, digits and dashes."""
+    return _KEY.sub("-", "-".join(p.lower() for p in parts if p)).strip("-")[:100]
+
+
+def _cell(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _table(rows: list[dict], columns: list[str]) -> list[dict]:
+    return [{c: _cell(r.get(c)) for c in columns} for r in rows]
+
+
+WRITE_COLUMNS = ["crm", "object", "record", "email", "field", "before", "after", "op", "play", "node"]
+KEPT_COLUMNS = ["crm", "object", "record", "email", "field", "current", "wanted", "reason", "play", "node"]
+SKIPPED_COLUMNS = ["reason", "crm", "object", "record", "email", "event", "play", "node", "field", "detail"]
+ACTIVITY_COLUMNS = ["crm", "object", "id", "record", "email", "external_id", "created", "play", "node", "event"]
+
+
+def summary_markdown(report: Report, title: str, ui_hint: str | None = None) -> str:
+    c = report.counts
+    lines = [f"# {title}", "",
+             "| | count |", "|---|---:|",
+             f"| events processed | {report.events} |",
+             f"| batches | {report.batches} |",
+             f"| records written | {c['writes']} |",
+             f"| fields written | {c['fields']} |",
+             f"| activities created | {c['activities']} |",
+             f"| values kept (not blank, D-WB-2) | {c['kept']} |",
+             f"| records skipped | {c['skipped']} |",
+             f"| pending (retried later) | {c.get('pending', 0)} |", ""]
+    if report.first_seq is not None:
+        lines.append(f"Event log positions {report.first_seq}–{report.last_seq}.")
+    if report.stopped:
+        lines += ["", f"**Sync stopped:** {report.stopped.format()} — the batch stays pending and is retried."]
+    if report.problem:
+        lines += ["", f"**Not connected:** {report.problem.format()}"]
+    if report.conflict:
+        lines += ["", "Another run recorded one batch first; it was not recorded twice."]
+    if any(len(rows) >= ROW_CAP for rows in (report.writes, report.kept, report.skipped, report.activities)):
+        lines += ["", f"Tables list the first {ROW_CAP} rows each; `plays skipped` and the audit log hold all."]
+    if report.skipped:
+        reasons: dict[str, int] = {}
+        for s in report.skipped:
+            reasons[s["reason"]] = reasons.get(s["reason"], 0) + 1
+        lines += ["", "Skipped by reason: " + ", ".join(f"`{k}` {v}" for k, v in sorted(reasons.items()))]
+    if ui_hint:
+        lines += ["", ui_hint]
+    return "\n".join(lines) + "\n"
+
+
+def publish(report: Report, name: str, title: str) -> None:
+    """Create the run's artifacts (one table per non-empty kind, and the summary)."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    for kind, rows, columns, what in (
+            ("writes", report.writes, WRITE_COLUMNS, "fields written, before -> after"),
+            ("kept", report.kept, KEPT_COLUMNS, "wanted values kept out because the field holds a value"),
+            ("skipped", report.skipped, SKIPPED_COLUMNS, "records not written, with the reason"),
+            ("activities", report.activities, ACTIVITY_COLUMNS, "EmailMessages / Tasks created or updated")):
+        if rows:
+            create_table_artifact(table=_table(rows, columns), key=artifact_key(name, kind),
+                                  description=f"{title}: {what}")
+    create_markdown_artifact(markdown=summary_markdown(report, title), key=artifact_key(name, "summary"),
+                             description=report.message())
+
+
+def publish_pull(pull: PullReport, name: str = "plays-sync") -> None:
+    from prefect.artifacts import create_markdown_artifact
+
+    lines = ["# CRM pull", "", "| object | changed records |", "|---|---:|"]
+    lines += [f"| {k} | {v} |" for k, v in sorted(pull.changed.items())]
+    if pull.new_fields:
+        lines += ["", "## New custom fields (D-SY-2)", ""]
+        lines += [f"- {k}: {', '.join(v)}" for k, v in sorted(pull.new_fields.items())]
+    if pull.problems:
+        lines += ["", "## Problems", ""] + [f"- {p}" for p in pull.problems]
+    create_markdown_artifact(markdown="\n".join(lines) + "\n", key=artifact_key(name, "pull"),
+                             description="records pulled from the CRM and fields discovered")

@@ -1,0 +1,149 @@
+"""`plays serve`: the long-running runtime on one machine.
+
+- one deployment per Play (`Runner.add_flow`: the flows stay in memory, no importable entrypoint
+  needed), with a `DeploymentEventTrigger` on its event types, or its `every`/`cron` schedule for a
+  `schedule` Play; concurrency 1 per Play;
+- the sync flow (`plays-sync`) every ``sync_every`` (15 min by default): CRM pull, field discovery,
+  tracking fields and activities, retries of pending Plays;
+- the ingest endpoint (`flows.ingest`) storing events and emitting coalesced Prefect events.
+
+Flow runs execute in threads of this process (`flows.executor`: the Plays are compiled once and
+a run starts within a second of its trigger), or, with ``executor="subprocess"``, in processes
+spawned by Prefect's own Runner (3-5 s slower to start each; they rebuild the context from the
+``PLAYS_*`` environment, see `flows.runtime`). At start-up, Plays with events still pending (e.g.
+after a crash) are asked to run at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import signal
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from engine.audience import parse_duration
+from flows.consumers import play_consumer, trigger_types
+from flows.ingest import IngestConfig, IngestServer
+from flows.runtime import RuntimeSettings, get_runtime
+from flows.triggers import deployment_trigger, notifier, request_retry
+
+log = logging.getLogger("plays.serve")
+
+DEFAULT_SYNC_EVERY = "15m"
+
+
+def seconds(text: str | None, default: str = DEFAULT_SYNC_EVERY) -> float:
+    """``15m`` / ``1h`` / ``30s`` / ``1d`` -> seconds (a bare number is seconds)."""
+    text = (text or default).strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    us = parse_duration(text)
+    if us is None:
+        raise ValueError(f"not a duration: {text!r} (write e.g. 15m, 1h, 30s)")
+    return us / 1_000_000
+
+
+@dataclass
+class Served:
+    ingest_url: str
+    deployments: list[str]
+    sync_every: float
+
+
+def sync_interval(rt: Any, override: str | None) -> float:
+    if override:
+        return seconds(override)
+    values = [s.sync_every for s in (rt.integration.salesforce, rt.integration.hubspot) if s is not None]
+    return min((seconds(v) for v in values), default=seconds(DEFAULT_SYNC_EVERY))
+
+
+def build_runner(settings: RuntimeSettings, *, sync_every: str | None = None, query_seconds: float = 1.0):
+    """A Runner holding one deployment per Play plus the sync flow. Returns (runner, routes, names)."""
+    from prefect.runner import Runner
+
+    from flows.play_flows import SYNC_FLOW_NAME, play_flow, sync_flow
+
+    settings.apply()
+    rt = get_runtime(settings)
+    runner = Runner(name="plays", query_seconds=query_seconds, pause_on_shutdown=False)
+    routes: dict[str, list[str]] = {}
+    names: list[str] = []
+    flows: dict[Any, Any] = {}
+    for pid in sorted(rt.plays):
+        play = rt.plays[pid]
+        flow = play_flow(pid)
+        t = play.trigger
+        if t.type == "schedule":
+            kw: dict[str, Any] = {"cron": t.cron} if t.cron else {"interval": seconds(t.every, "1d")}
+            dep = runner.add_flow(flow, name=pid, parameters={"play": pid, "trigger": "schedule"},
+                                  concurrency_limit=1, description=play.description or None, tags=["plays"], **kw)
+        else:
+            types = trigger_types(play)
+            for typ in types:
+                routes.setdefault(typ, []).append(pid)
+            dep = runner.add_flow(flow, name=pid, triggers=[deployment_trigger(play, types)],
+                                  parameters={"play": pid, "trigger": "manual"}, concurrency_limit=1,
+                                  description=play.description or None, tags=["plays"])
+        flows[dep] = flow
+        names.append(f"{pid}/{pid}")
+    every = sync_interval(rt, sync_every)
+    dep = runner.add_flow(sync_flow, name=SYNC_FLOW_NAME, interval=every, parameters={"trigger": "schedule"},
+                          concurrency_limit=1, tags=["plays"])
+    flows[dep] = sync_flow
+    names.append(f"{SYNC_FLOW_NAME}/{SYNC_FLOW_NAME}")
+    return runner, routes, names, every, flows
+
+
+def serve(settings: RuntimeSettings, *, secret: str, host: str = "127.0.0.1", port: int = 8787,
+          sync_every: str | None = None, coalesce_window: float = 2.0, executor: str = "inprocess",
+          on_ready: Callable[[Served], None] | None = None) -> None:
+    """Run until interrupted (SIGINT / SIGTERM)."""
+    runner, routes, names, every, flows = build_runner(settings, sync_every=sync_every)
+    rt = get_runtime(settings)
+    server = IngestServer(IngestConfig(store=rt.store, secret=secret, on_stored=notifier(routes, coalesce_window)),
+                          host, port).start()
+    try:
+        for pid, play in sorted(rt.plays.items()):
+            if play.trigger.type != "schedule":
+                waiting = rt.store.pending_count(pid, play_consumer(rt, pid).types)
+                if waiting:
+                    request_retry(pid, waiting)
+        if on_ready is not None:
+            on_ready(Served(server.url + "/events", names, every))
+        if executor == "subprocess":
+            try:
+                asyncio.run(runner.start())
+            except KeyboardInterrupt:
+                pass
+        else:
+            _run_in_process(flows)
+    finally:
+        server.stop()
+
+
+def _run_in_process(flows: dict) -> None:
+    from flows.executor import InProcessExecutor
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        _loop(InProcessExecutor(flows), stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _loop(executor, stop: threading.Event) -> None:
+    worker = threading.Thread(target=executor.run, args=(stop,), name="plays-executor", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive() and not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        worker.join(60)
