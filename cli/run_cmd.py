@@ -137,6 +137,16 @@ def _sandbox_info(path: str) -> dict:
     return {}
 
 
+def _preflight(settings: Any) -> None:
+    """Connect to the CRMs before anything runs: a connection problem is exit 2, said once (D-SY-3)."""
+    from engine.connectors.base import ConnectionProblem
+    from flows.runtime import get_runtime
+
+    conns = get_runtime(settings).connectors()
+    if isinstance(conns, ConnectionProblem):
+        _fail(conns.format())
+
+
 def _settings(plays: str, db: str | None, sandbox_info: dict | None):
     """The runtime settings from the environment (PLAYS_*), with what the command line says."""
     from dataclasses import replace
@@ -231,8 +241,9 @@ def execute(plays: str, events_path: str, *, crm: Crm, crm_state: dict | None, s
             db = f"sqlite:///{tmp.name}/store.db"  # a fresh sandbox goes with a fresh event store
     target = None
     try:
-        target = _prefect()
         settings = _settings(plays, db, sandbox_info)
+        _preflight(settings)
+        target = _prefect()
         store = Store(settings.database_url, schema=settings.database_schema)
         try:
             ingested = _ingest(store, loaded.events, "ingesting")
@@ -252,7 +263,7 @@ def execute(plays: str, events_path: str, *, crm: Crm, crm_state: dict | None, s
         if wait:
             _wait_for_interrupt(f"Prefect UI: {target.ui_url} — press Ctrl-C to stop.")
         if problems:
-            sys.stderr.write("".join(f"error: {p.format()}\n" for p in problems))
+            sys.stderr.write("".join(f"error: {m}\n" for m in sorted({p.format() for p in problems})))
             return 2
         return 1 if result.failed else 0
     finally:
@@ -365,8 +376,9 @@ def serve_cmd(
     if crm == Crm.sandbox and info is None:
         sandbox = _start_sandbox(state)
         info = sandbox.info
-    target = _prefect()
     settings = _settings(plays, db, info)
+    _preflight(settings)
+    target = _prefect()
 
     def ready(served: Any) -> None:
         sys.stdout.write(json.dumps({"ingest": served.ingest_url, "ui": target.ui_url, "plays": len(ws.plays),

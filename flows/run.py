@@ -11,15 +11,14 @@ order for several Plays on one event).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable
 
 from engine.diagnostics import Diagnostic
 from engine.events import iso_z, parse_events_text
 from engine.store import IngestResult, Store
-from flows.consumers import TRACKING, Report
+from flows.consumers import Report
 from flows.runtime import RuntimeSettings, get_runtime, utcnow
 
 INGEST_CHUNK = 5000
@@ -90,13 +89,3 @@ def counts_line(report: Report) -> str:
     c = report.counts
     return (f"{report.events} events, {c['writes']} records written ({c['fields']} fields), "
             f"{c['activities']} activities, {c['kept']} kept, {c['skipped']} skipped")
-
-
-def consumers_in_order(plays: Iterable[str]) -> list[str]:
-    return sorted(plays) + [TRACKING]
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0

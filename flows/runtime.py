@@ -174,7 +174,7 @@ class Runtime:
         self.store.close()
 
 
-_RUNTIMES: dict[RuntimeSettings, Runtime] = {}
+_RUNTIMES: dict[tuple, Runtime] = {}
 _RUNTIMES_LOCK = threading.Lock()
 
 
@@ -189,11 +189,11 @@ def get_runtime(settings: RuntimeSettings | None = None) -> Runtime:
     settings = settings or RuntimeSettings.from_env()
     key = _key(settings)
     with _RUNTIMES_LOCK:
-        rt = _RUNTIMES.get(key)  # type: ignore[arg-type]
+        rt = _RUNTIMES.get(key)
         if rt is None:
             ws = load_workspace(list(settings.plays))
             store = Store(settings.database_url, schema=settings.database_schema)
-            rt = _RUNTIMES[key] = Runtime(settings, ws, store)  # type: ignore[index]
+            rt = _RUNTIMES[key] = Runtime(settings, ws, store)
         return rt
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any, Mapping
+from typing import Mapping
 
 from sqlalchemy import Engine, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -108,7 +108,3 @@ def redact(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - a message helper must not fail
         return url
-
-
-def scalar(conn: Connection, stmt: Any) -> Any:
-    return conn.execute(stmt).scalar()
