@@ -96,10 +96,7 @@ def test_cmd(
     try:
         sel = _Selection(given)
         ws = load_workspace(sel.roots)
-    except PathNotFound as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        raise typer.Exit(2)
-    except SchemasMissing as exc:
+    except (PathNotFound, SchemasMissing) as exc:
         sys.stderr.write(f"error: {exc}\n")
         raise typer.Exit(2)
     except NotATest as exc:

@@ -41,31 +41,36 @@ def uses_email_object(crm: str, settings: CrmSettings) -> bool:
     return settings.email_writeback == "email_message"
 
 
+def _email_object(ev: Event, crm: str, subject: Any, body: Any, *, incoming: bool) -> tuple[str, dict[str, Any]]:
+    """(object, fields) of an email logged as the CRM's own email object: the email sent to the
+    person (outgoing) or the person's reply (incoming)."""
+    if crm == "salesforce":
+        return "EmailMessage", {
+            "Subject": subject, ("HtmlBody" if is_html(body) else "TextBody"): body,
+            "MessageDate": ev.at_text, "Status": "0" if incoming else "3", "Incoming": incoming,
+            ("FromAddress" if incoming else "ToAddress"): ev.email, SF_EVENT_ID: ev.id,
+        }
+    return "emails", {
+        "hs_timestamp": ev.at_text, "hs_email_subject": subject,
+        ("hs_email_html" if is_html(body) else "hs_email_text"): body,
+        "hs_email_direction": "INCOMING_EMAIL" if incoming else "EMAIL", "hs_email_status": "SENT",
+        HS_EVENT_ID: ev.id,
+    }
+
+
 def email_activity(ev: Event, crm: str, settings: CrmSettings, record_id: str | None,
                    manual: bool) -> tuple[str, dict[str, Any]]:
     """(object, fields) logging an ``email_sent`` event."""
     msg = ev.message or {}
     subject = msg.get("subject")
     as_email = uses_email_object(crm, settings) and not manual  # D-EM-3
+    if as_email:
+        return _email_object(ev, crm, subject, msg.get("body_rendered"), incoming=False)
     if crm == "salesforce":
-        if as_email:
-            body = msg.get("body_rendered")
-            return "EmailMessage", {
-                "Subject": subject, ("HtmlBody" if is_html(body) else "TextBody"): body,
-                "MessageDate": ev.at_text, "Status": "3", "Incoming": False,
-                "ToAddress": ev.email, SF_EVENT_ID: ev.id,
-            }
         return "Task", {
             "Subject": f"Email: {subject}" if subject else "Email", "Description": msg.get("body_template"),
             "ActivityDate": ev.at_text[:10], "Status": "Completed", "TaskSubtype": "Email",
             "WhoId": record_id, SF_EVENT_ID: ev.id,
-        }
-    if as_email:
-        body = msg.get("body_rendered")
-        return "emails", {
-            "hs_timestamp": ev.at_text, "hs_email_subject": subject,
-            ("hs_email_html" if is_html(body) else "hs_email_text"): body,
-            "hs_email_direction": "EMAIL", "hs_email_status": "SENT", HS_EVENT_ID: ev.id,
         }
     return "tasks", {
         "hs_timestamp": ev.at_text, "hs_task_subject": f"Email: {subject}" if subject else "Email",
@@ -82,25 +87,13 @@ def reply_activity(ev: Event, crm: str, settings: CrmSettings, record_id: str | 
     cls = reply.get("classification")
     task_subject = f"Email reply ({cls})" if cls else "Email reply"
     as_email = uses_email_object(crm, settings) and not manual
+    if as_email:
+        return _email_object(ev, crm, subject, reply.get("body"), incoming=True)
+    # D-EM-4: with Task writeback the reply's content appears in no CRM record
     if crm == "salesforce":
-        if as_email:
-            body = reply.get("body")
-            return "EmailMessage", {
-                "Subject": subject, ("HtmlBody" if is_html(body) else "TextBody"): body,
-                "MessageDate": ev.at_text, "Status": "0", "Incoming": True,
-                "FromAddress": ev.email, SF_EVENT_ID: ev.id,
-            }
-        # D-EM-4: with Task writeback the reply's content appears in no CRM record
         return "Task", {
             "Subject": task_subject, "ActivityDate": ev.at_text[:10], "Status": "Completed",
             "TaskSubtype": "Email", "WhoId": record_id, SF_EVENT_ID: ev.id,
-        }
-    if as_email:
-        body = reply.get("body")
-        return "emails", {
-            "hs_timestamp": ev.at_text, "hs_email_subject": subject,
-            ("hs_email_html" if is_html(body) else "hs_email_text"): body,
-            "hs_email_direction": "INCOMING_EMAIL", "hs_email_status": "SENT", HS_EVENT_ID: ev.id,
         }
     return "tasks", {
         "hs_timestamp": ev.at_text, "hs_task_subject": task_subject, "hs_task_status": "COMPLETED",

@@ -70,6 +70,23 @@ class Response:
 Handler = Callable[..., Response]
 
 
+class Abort(Exception):
+    """Raised inside a handler to answer with `response` (an error in the CRM's own format) at once."""
+
+    def __init__(self, response: Response):
+        self.response = response
+
+
+def guarded(handler: Handler) -> Handler:
+    """The handler, with an `Abort` raised inside it turned into its response."""
+    def run(app: Any, req: Request, **params: str) -> Response:
+        try:
+            return handler(app, req, **params)
+        except Abort as abort:
+            return abort.response
+    return run
+
+
 class Router:
     """Maps (method, path regex) to a handler and a route name for the counters."""
 

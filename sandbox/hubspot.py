@@ -13,7 +13,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sandbox.http import BadJson, Request, Response, Router
+from sandbox.http import Abort, BadJson, Request, Response, Router, guarded
 from sandbox.store import HS_EMAIL_PROPS, HS_UNIQUE, hs_datetime, hs_email, parse_dt
 
 V3 = r"/crm/v3/objects/(?P<obj>[\w-]+)"
@@ -27,11 +27,6 @@ DEFAULT_PROPS = {"contacts": ["createdate", "email", "firstname", "hs_object_id"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class HsAbort(Exception):
-    def __init__(self, response: Response):
-        self.response = response
-
-
 def hs_error(status: int, category: str, message: str, **extra: Any) -> Response:
     body = {"status": "error", "message": message, "correlationId": str(uuid.uuid4()),
             "category": category, **extra}
@@ -41,7 +36,7 @@ def hs_error(status: int, category: str, message: str, **extra: Any) -> Response
 def object_name(app: Any, raw: str) -> str:
     name = OBJECT_IDS.get(raw.lower(), raw.lower())
     if name not in app.store.hs:
-        raise HsAbort(hs_error(400, "VALIDATION_ERROR", f"Unable to infer object type from: {raw}"))
+        raise Abort(hs_error(400, "VALIDATION_ERROR", f"Unable to infer object type from: {raw}"))
     return name
 
 
@@ -49,9 +44,9 @@ def body_of(req: Request) -> Any:
     try:
         body = req.json()
     except BadJson as exc:
-        raise HsAbort(hs_error(400, "VALIDATION_ERROR", f"Invalid input JSON on line 1: {exc}"))
+        raise Abort(hs_error(400, "VALIDATION_ERROR", f"Invalid input JSON on line 1: {exc}"))
     if not isinstance(body, dict):
-        raise HsAbort(hs_error(400, "VALIDATION_ERROR", "Invalid input JSON: expected an object"))
+        raise Abort(hs_error(400, "VALIDATION_ERROR", "Invalid input JSON: expected an object"))
     return body
 
 
@@ -240,13 +235,5 @@ from sandbox import hubspot_batch, hubspot_search  # noqa: E402  (they use the h
 
 
 def register(router: Router) -> None:
-    def guarded(handler: Any) -> Any:
-        def run(app: Any, req: Request, **params: str) -> Response:
-            try:
-                return handler(app, req, **params)
-            except HsAbort as abort:
-                return abort.response
-        return run
-
     for method, pattern, handler, name in (hubspot_batch.ROUTES + hubspot_search.ROUTES):
         router.add(method, pattern, guarded(handler), name)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.http import Request, Response
-from sandbox.hubspot import (MAX_BATCH, V3, HsAbort, batch_response, body_of, coerce, conflict,
+from sandbox.http import Abort, Request, Response
+from sandbox.hubspot import (MAX_BATCH, V3, batch_response, body_of, coerce, conflict,
                              find_by, hs_error, new_record, object_name, sort_key, std_error,
                              validation_failure, view, _stamp)
 from sandbox.hubspot_search import apply_associations
@@ -16,12 +16,12 @@ from sandbox.store import HS_EMAIL_PROPS, hs_email
 def _inputs(body: dict[str, Any]) -> list[dict[str, Any]]:
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
-        raise HsAbort(hs_error(400, "VALIDATION_ERROR", "Invalid input JSON: 'inputs' must be a "
-                               "list of objects"))
+        raise Abort(hs_error(400, "VALIDATION_ERROR", "Invalid input JSON: 'inputs' must be a "
+                             "list of objects"))
     if len(inputs) > MAX_BATCH:
-        raise HsAbort(hs_error(400, "VALIDATION_ERROR", f"Batch input size {len(inputs)} exceeds "
-                               f"maximum of {MAX_BATCH} inputs", context={"inputs": [str(len(
-                                   inputs))]}))
+        raise Abort(hs_error(400, "VALIDATION_ERROR", f"Batch input size {len(inputs)} exceeds "
+                             f"maximum of {MAX_BATCH} inputs", context={"inputs": [str(len(
+                                 inputs))]}))
     return inputs
 
 
@@ -33,13 +33,13 @@ def _validate_all(app: Any, obj: str, inputs: list[dict[str, Any]]) -> list[dict
         out.append(values)
         problems.extend(bad)
     if problems:
-        raise HsAbort(validation_failure(problems))
+        raise Abort(validation_failure(problems))
     return out
 
 
 def _require_timestamp(obj: str, values: dict[str, Any]) -> None:
     if obj in ("emails", "tasks") and not values.get("hs_timestamp"):
-        raise HsAbort(validation_failure([{
+        raise Abort(validation_failure([{
             "isValid": False, "message": "hs_timestamp is required", "error": "REQUIRED_FIELD",
             "name": "hs_timestamp", "localizedErrorMessage": "hs_timestamp is required"}]))
 
@@ -78,6 +78,19 @@ def get_one(app: Any, req: Request, obj: str, rid: str) -> Response:
                     records=1)
 
 
+_LOCKED = "The record is locked by another request; retry later."
+
+
+def _problem(app: Any, req: Request, obj: str, values: dict[str, Any], own_id: str | None,
+             pending: dict[str, dict[str, Any]], context: dict[str, list[str]]) -> dict[str, Any] | None:
+    """The StandardError of one batch input: a unique property taken by another record, else a row
+    lock injected by a fault (with `context`); None when the input may be written."""
+    problem = conflict(app, obj, values, own_id, pending)
+    if problem is None and app.reject("hubspot", req):
+        problem = std_error("LOCKED", _LOCKED, context)
+    return problem
+
+
 def create(app: Any, req: Request, obj: str) -> Response:
     obj = object_name(app, obj)
     body = body_of(req)
@@ -87,7 +100,7 @@ def create(app: Any, req: Request, obj: str) -> Response:
     if problem:
         return hs_error(409, "CONFLICT", problem["message"])
     if app.reject("hubspot", req):
-        return hs_error(423, "LOCKED", "The record is locked by another request; retry later.")
+        return hs_error(423, "LOCKED", _LOCKED)
     rec = new_record(app, obj, values)
     apply_associations(app, obj, rec, body.get("associations"))
     app.store.hs_put(obj, [rec])
@@ -105,7 +118,7 @@ def update(app: Any, req: Request, obj: str, rid: str) -> Response:
     if problem:
         return hs_error(409, "CONFLICT", problem["message"])
     if app.reject("hubspot", req):
-        return hs_error(423, "LOCKED", "The record is locked by another request; retry later.")
+        return hs_error(423, "LOCKED", _LOCKED)
     rec = {**rec, "properties": {**rec["properties"], **values}}
     _stamp(app, obj, rec)
     app.store.hs_put(obj, [rec])
@@ -149,10 +162,8 @@ def batch_create(app: Any, req: Request, obj: str) -> Response:
         _require_timestamp(obj, values)
     results, errors, pending = [], [], {}
     for item, values in zip(inputs, all_values):
-        problem = conflict(app, obj, values, None, pending)
-        if problem is None and app.reject("hubspot", req):
-            problem = std_error("LOCKED", "The record is locked by another request; retry later.",
-                                {"objectWriteTraceId": [str(item.get("objectWriteTraceId", ""))]})
+        problem = _problem(app, req, obj, values, None, pending,
+                           {"objectWriteTraceId": [str(item.get("objectWriteTraceId", ""))]})
         if problem:
             errors.append(problem)
             continue
@@ -176,10 +187,7 @@ def batch_update(app: Any, req: Request, obj: str) -> Response:
         if rec is None:
             missing.append(rid)
             continue
-        problem = conflict(app, obj, values, rec["id"], pending)
-        if problem is None and app.reject("hubspot", req):
-            problem = std_error("LOCKED", "The record is locked by another request; retry later.",
-                                {"ids": [rid]})
+        problem = _problem(app, req, obj, values, rec["id"], pending, {"ids": [rid]})
         if problem:
             errors.append(problem)
             continue
@@ -205,8 +213,8 @@ def batch_upsert(app: Any, req: Request, obj: str) -> Response:
             key = hs_email(key) or ""
         meta = app.hs_props[obj].get(prop)
         if meta is None or not (meta["hasUniqueValue"] or prop in ("email", "hs_object_id")):
-            raise HsAbort(hs_error(400, "VALIDATION_ERROR", f"Property {prop} is not a unique "
-                                   "identifier property"))
+            raise Abort(hs_error(400, "VALIDATION_ERROR", f"Property {prop} is not a unique "
+                                 "identifier property"))
         rec = next((r for r in pending.values()
                     if str(r["properties"].get(prop) or "").lower() == key.lower()), None)
         rec = rec or find_by(app, obj, prop, key)
@@ -217,10 +225,7 @@ def batch_upsert(app: Any, req: Request, obj: str) -> Response:
         if is_new:
             values = {**values, prop: key}
             _require_timestamp(obj, values)
-        problem = conflict(app, obj, values, None if is_new else rec["id"], pending)
-        if problem is None and app.reject("hubspot", req):
-            problem = std_error("LOCKED", "The record is locked by another request; retry later.",
-                                {"ids": [key]})
+        problem = _problem(app, req, obj, values, None if is_new else rec["id"], pending, {"ids": [key]})
         if problem:
             errors.append(problem)
             continue

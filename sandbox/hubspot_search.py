@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Iterable
 
-from sandbox.http import Request, Response
-from sandbox.hubspot import (HsAbort, body_of, hs_error, object_name, sort_key, view)
+from sandbox.http import Abort, Request, Response
+from sandbox.hubspot import (body_of, hs_error, object_name, sort_key, view)
 from sandbox.store import HS_UNIQUE, parse_dt
 
 SEARCH_CAP = 10_000
@@ -57,8 +57,8 @@ def _comparable(app: Any, obj: str, prop: str, value: Any) -> Any:
 def _filter(app: Any, obj: str, flt: dict[str, Any]):  # -> Callable[[dict], bool]
     prop, op = flt.get("propertyName"), str(flt.get("operator", "EQ")).upper()
     if not prop or op not in _OPS:
-        raise HsAbort(hs_error(400, "VALIDATION_ERROR", f"Invalid filter: operator {op} on "
-                               f"property {prop}"))
+        raise Abort(hs_error(400, "VALIDATION_ERROR", f"Invalid filter: operator {op} on "
+                             f"property {prop}"))
     comparable = _comparer(app, obj, prop)
     value = comparable(flt.get("value"))
     high = comparable(flt.get("highValue"))
@@ -185,8 +185,8 @@ def _link(app: Any, a_obj: str, a_id: str, b_obj: str, b_id: str, on: bool) -> N
 def _live(app: Any, obj: str, rid: str) -> dict[str, Any]:
     rec = app.store.hs[obj].get(str(rid))
     if rec is None or rec.get("archived"):
-        raise HsAbort(hs_error(404, "OBJECT_NOT_FOUND", f"No {obj[:-1]} with id {rid}",
-                               context={"id": [str(rid)]}))
+        raise Abort(hs_error(404, "OBJECT_NOT_FOUND", f"No {obj[:-1]} with id {rid}",
+                             context={"id": [str(rid)]}))
     return rec
 
 
@@ -197,8 +197,8 @@ def apply_associations(app: Any, obj: str, rec: dict[str, Any], specs: Any) -> N
         type_ids = [t.get("associationTypeId") for t in spec.get("types") or []]
         to_obj = next((_TARGET_OF_TYPE[t] for t in type_ids if t in _TARGET_OF_TYPE), None)
         if to_obj is None:
-            raise HsAbort(hs_error(400, "VALIDATION_ERROR", f"Unknown association types "
-                                   f"{type_ids} from {obj}"))
+            raise Abort(hs_error(400, "VALIDATION_ERROR", f"Unknown association types "
+                                 f"{type_ids} from {obj}"))
         other = _live(app, to_obj, to_id)
         rec.setdefault("associations", {}).setdefault(to_obj, []).append(to_id)
         back = dict(other.get("associations", {}))

@@ -9,7 +9,7 @@ import secrets
 from typing import Any
 
 from sandbox import soql
-from sandbox.http import BadJson, Request, Response, Router
+from sandbox.http import Abort, BadJson, Request, Response, Router, guarded
 from sandbox.sf_records import SfWriter, err
 
 API = r"/services/data/v(?P<version>\d+\.\d)"
@@ -52,18 +52,13 @@ def _body(req: Request) -> Any:
     try:
         return req.json()
     except BadJson as exc:
-        raise _Abort(sf_error(400, "JSON_PARSER_ERROR", f"Unexpected character: {exc}")) from exc
-
-
-class _Abort(Exception):
-    def __init__(self, response: Response):
-        self.response = response
+        raise Abort(sf_error(400, "JSON_PARSER_ERROR", f"Unexpected character: {exc}")) from exc
 
 
 def _obj(app: Any, name: str) -> dict[str, Any]:
     describe = _describe(app, name)
     if describe is None:
-        raise _Abort(sf_error(404, "NOT_FOUND", "The requested resource does not exist"))
+        raise Abort(sf_error(404, "NOT_FOUND", "The requested resource does not exist"))
     return describe
 
 
@@ -203,14 +198,20 @@ def get_by_external(app: Any, req: Request, version: str, obj: str, field: str,
                     records=1)
 
 
-def create(app: Any, req: Request, version: str, obj: str) -> Response:
-    d = _obj(app, obj)
+def _record_body(app: Any, req: Request, locked: str) -> dict[str, Any]:
+    """The JSON object a record write sends; a body that is not one, or a row lock injected by a
+    fault, aborts with Salesforce's error (`locked` ends its message)."""
     data = _body(req)
     if not isinstance(data, dict):
-        return sf_error(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
+        raise Abort(sf_error(400, "JSON_PARSER_ERROR", "The request body must be a JSON object"))
     if app.reject("salesforce", req):
-        return sf_error(400, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this "
-                        "record")
+        raise Abort(sf_error(400, "UNABLE_TO_LOCK_ROW", f"unable to obtain exclusive access to this {locked}"))
+    return data
+
+
+def create(app: Any, req: Request, version: str, obj: str) -> Response:
+    d = _obj(app, obj)
+    data = _record_body(app, req, "record")
     writer = SfWriter(app.store, app.describes)
     rec, errors = writer.create(d["name"], data)
     if errors:
@@ -221,12 +222,7 @@ def create(app: Any, req: Request, version: str, obj: str) -> Response:
 
 def update(app: Any, req: Request, version: str, obj: str, rid: str) -> Response:
     d = _obj(app, obj)
-    data = _body(req)
-    if not isinstance(data, dict):
-        return sf_error(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
-    if app.reject("salesforce", req):
-        return sf_error(400, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this "
-                        f"record or 1 records: {rid}")
+    data = _record_body(app, req, f"record or 1 records: {rid}")
     writer = SfWriter(app.store, app.describes)
     if app.store.sf_get(d["name"], rid, deleted=True) is None:
         return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
@@ -239,12 +235,7 @@ def update(app: Any, req: Request, version: str, obj: str, rid: str) -> Response
 
 def upsert(app: Any, req: Request, version: str, obj: str, field: str, value: str) -> Response:
     d = _obj(app, obj)
-    data = _body(req)
-    if not isinstance(data, dict):
-        return sf_error(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
-    if app.reject("salesforce", req):
-        return sf_error(400, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this "
-                        "record")
+    data = _record_body(app, req, "record")
     writer = SfWriter(app.store, app.describes)
     rec, created, errors = writer.upsert(d["name"], field, value, data)
     if errors:
@@ -292,12 +283,3 @@ def register(router: Router) -> None:
     for method, pattern, handler, name in sf_composite.ROUTES:
         r(method, API + pattern, handler, name)
 
-
-def guarded(handler: Any) -> Any:
-    """Turn `_Abort` raised inside a handler into its response."""
-    def run(app: Any, req: Request, **params: str) -> Response:
-        try:
-            return handler(app, req, **params)
-        except _Abort as abort:
-            return abort.response
-    return run

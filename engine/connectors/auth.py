@@ -46,6 +46,15 @@ def expand(crm: str, auth: Mapping[str, Any], env: Mapping[str, str]) -> dict[st
     return out
 
 
+def _incomplete(values: Mapping[str, Any], keys: tuple[str, ...], method: str,
+                hint: str) -> ConnectionProblem | None:
+    """The problem of a Salesforce auth method whose keys are not all given; None when they are."""
+    absent = [k for k in keys if not values.get(k)]
+    if not absent:
+        return None
+    return ConnectionProblem("salesforce", AUTH_INCOMPLETE, f"{method} auth is missing {', '.join(absent)}", hint)
+
+
 def salesforce_method(values: Mapping[str, Any]) -> str | ConnectionProblem:
     """Which Salesforce auth the keys describe: ``session``, ``password`` or ``client_credentials``."""
     if values.get("session_id"):
@@ -54,19 +63,11 @@ def salesforce_method(values: Mapping[str, Any]) -> str | ConnectionProblem:
                                      "add instance_url: ${SF_INSTANCE_URL} to salesforce in integration.yaml")
         return "session"
     if values.get("username") or values.get("password"):
-        absent = [k for k in ("username", "password", "security_token") if not values.get(k)]
-        if absent:
-            return ConnectionProblem("salesforce", AUTH_INCOMPLETE,
-                                     f"username/password auth is missing {', '.join(absent)}",
-                                     "give username, password and security_token (from ${ENV})")
-        return "password"
+        return _incomplete(values, ("username", "password", "security_token"), "username/password",
+                           "give username, password and security_token (from ${ENV})") or "password"
     if values.get("client_id") or values.get("client_secret"):
-        absent = [k for k in ("client_id", "client_secret", "domain") if not values.get(k)]
-        if absent:
-            return ConnectionProblem("salesforce", AUTH_INCOMPLETE,
-                                     f"client credentials auth is missing {', '.join(absent)}",
-                                     "give client_id, client_secret and domain (your My Domain)")
-        return "client_credentials"
+        return _incomplete(values, ("client_id", "client_secret", "domain"), "client credentials",
+                           "give client_id, client_secret and domain (your My Domain)") or "client_credentials"
     return ConnectionProblem("salesforce", AUTH_INCOMPLETE, "no Salesforce credentials in integration.yaml",
                              "set session_id + instance_url, username + password + security_token, "
                              "or client_id + client_secret + domain")

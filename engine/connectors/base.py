@@ -5,14 +5,17 @@ of records by email or id, apply record writes, create activities, pull changes 
 read field metadata. They never raise for a CRM's answer: every record ends in an `Outcome` as
 written, skipped (with the CRM's own reason, D-WB-9) or pending (not sent because the sync stopped:
 request limit, expired credentials; nothing is lost). `SyncResult` is what `sync.sync_batch`
-returns to the runtime.
+returns to the runtime. `ConnectorPlumbing` is the part both connectors share.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+
+if TYPE_CHECKING:
+    from engine.connectors.retry import RetryPolicy
 
 Clock = Callable[[], datetime]
 
@@ -192,20 +195,19 @@ class KeptValue:
 
 
 @dataclass(frozen=True)
-class SyncStopped:
-    """Why a sync stopped before sending everything (the rest is pending, nothing is lost).
-
-    Codes: ``request_limit_exceeded``, ``rate_limited`` (a Retry-After too long to wait),
-    ``expired_credentials``, ``permission_denied``, ``crm_unavailable`` (retries exhausted).
-    """
+class _CrmNotice:
+    """A CRM-level problem as a value: which CRM, a code, the message and an optional hint."""
 
     crm: str
     code: str
     message: str
     hint: str | None = None
 
+    def _head(self) -> str:
+        raise NotImplementedError
+
     def format(self) -> str:
-        text = f"{self.crm}: sync stopped ({self.code}): {self.message}"
+        text = self._head()
         return f"{text} ({self.hint})" if self.hint else text
 
     def to_json(self) -> dict[str, Any]:
@@ -213,20 +215,23 @@ class SyncStopped:
 
 
 @dataclass(frozen=True)
-class ConnectionProblem:
+class SyncStopped(_CrmNotice):
+    """Why a sync stopped before sending everything (the rest is pending, nothing is lost).
+
+    Codes: ``request_limit_exceeded``, ``rate_limited`` (a Retry-After too long to wait),
+    ``expired_credentials``, ``permission_denied``, ``crm_unavailable`` (retries exhausted).
+    """
+
+    def _head(self) -> str:
+        return f"{self.crm}: sync stopped ({self.code}): {self.message}"
+
+
+@dataclass(frozen=True)
+class ConnectionProblem(_CrmNotice):
     """D-SY-3: a connection that could not be made (missing ${ENV}, bad credentials...), as a value."""
 
-    crm: str
-    code: str
-    message: str
-    hint: str | None = None
-
-    def format(self) -> str:
-        text = f"{self.crm}: {self.code} {self.message}"
-        return f"{text} ({self.hint})" if self.hint else text
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    def _head(self) -> str:
+        return f"{self.crm}: {self.code} {self.message}"
 
 
 @dataclass
@@ -295,6 +300,40 @@ class SyncResult:
                 "skipped": [js(s) for s in self.skipped], "pending": [js(p) for p in self.pending],
                 "stopped": js(self.stopped) if self.stopped else None,
                 "problem": js(self.problem) if self.problem else None, "calls": dict(self.calls)}
+
+
+# ---- shared by both connectors -------------------------------------------------------------
+class ConnectorPlumbing:
+    """What both connectors share: the retry policy, the clock, the `retry.Caller` (classifying
+    failures with the connector's own `_classify`), the call counters and the skipped record of an
+    item the CRM refused."""
+
+    crm: str
+
+    def __init__(self, *, policy: "RetryPolicy | None" = None, clock: Clock = system_clock):
+        from engine.connectors.retry import Caller, RetryPolicy  # retry imports this module
+        self.policy = policy or RetryPolicy()
+        self.clock = clock
+        self.caller = Caller(self.crm, self.policy, self._classify)
+
+    def _classify(self, exc: BaseException) -> Exception | None:
+        raise NotImplementedError
+
+    def calls(self) -> dict[str, int]:
+        return dict(self.caller.counters)
+
+    def close(self) -> None:
+        pass
+
+    def _skip(self, item: RecordWrite | ActivityCreate, code: str, message: str,
+              field: str | None = None) -> SkippedRecord:
+        play = node = event = None
+        if isinstance(item, RecordWrite) and item.sources:
+            play, node, event = item.sources[0]
+        elif isinstance(item, ActivityCreate):
+            play, node, event = item.play, item.node, item.event
+        return SkippedRecord("crm_rejected", self.crm, item.object, item.record, item.email, event, play, node,
+                             field, f"{code}: {message}", message, code, self.clock())
 
 
 # ---- the protocol ---------------------------------------------------------------------------

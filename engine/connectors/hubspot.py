@@ -17,9 +17,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import urllib3
 
-from engine.connectors.base import (ActivityCreate, Clock, ConnectionProblem, CreatedActivity, Outcome, Pull,
-                                    RecordWrite, SkippedRecord, SyncStopped, Written, norm_email, system_clock)
-from engine.connectors.retry import Caller, Rejected, RetryPolicy, Stop, Transient, parse_retry_after
+from engine.connectors.base import (ActivityCreate, Clock, ConnectionProblem, ConnectorPlumbing, CreatedActivity,
+                                    Outcome, Pull, RecordWrite, SyncStopped, Written, norm_email, system_clock)
+from engine.connectors.retry import Rejected, RetryPolicy, Stop, Transient, parse_retry_after
 
 CHUNK = 100
 SEARCH_LIMIT = 200
@@ -63,17 +63,15 @@ def _body(raw: Any) -> Any:
     return raw
 
 
-class HubSpotConnector:
+class HubSpotConnector(ConnectorPlumbing):
     """`Connector` for one HubSpot account."""
 
     crm = "hubspot"
     person_objects = PERSON_OBJECTS
 
     def __init__(self, client: Any, *, policy: RetryPolicy | None = None, clock: Clock = system_clock):
+        super().__init__(policy=policy, clock=clock)
         self.client = client
-        self.policy = policy or RetryPolicy()
-        self.clock = clock
-        self.caller = Caller(self.crm, self.policy, self._classify)
         crm = client.crm
         # Each discovery access builds a new ApiClient (and connection pool): build them once.
         self._contacts = crm.contacts.batch_api
@@ -161,12 +159,6 @@ class HubSpotConnector:
     def field_kinds(self, obj: str = "contacts") -> dict[str, str]:
         return {p["name"]: f"{p.get('type')}/{p.get('fieldType')}" for p in self.properties(obj)}
 
-    def calls(self) -> dict[str, int]:
-        return dict(self.caller.counters)
-
-    def close(self) -> None:
-        pass
-
     # ---- reads ---------------------------------------------------------------------------------
     def _record(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         return {"id": str(raw["id"]), "properties": dict(raw.get("properties") or {}),
@@ -252,16 +244,6 @@ class HubSpotConnector:
         return {obj: {"results": self.properties(obj)} for obj in objects}
 
     # ---- batches -------------------------------------------------------------------------------
-    def _skip(self, item: RecordWrite | ActivityCreate, code: str, message: str,
-              field: str | None = None) -> SkippedRecord:
-        play = node = event = None
-        if isinstance(item, RecordWrite) and item.sources:
-            play, node, event = item.sources[0]
-        elif isinstance(item, ActivityCreate):
-            play, node, event = item.play, item.node, item.event
-        return SkippedRecord("crm_rejected", self.crm, item.object, item.record, item.email, event, play, node,
-                             field, f"{code}: {message}", message, code, self.clock())
-
     def _batch(self, kind: str, items: list[Any], send: Callable[[list[Any]], Any],
                key_of_item: Callable[[int, Any], str], key_of_result: Callable[[dict[str, Any]], str | None],
                result: Outcome, retry_later: list[Any],

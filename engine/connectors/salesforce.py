@@ -18,10 +18,10 @@ from simple_salesforce import Salesforce, format_soql
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
 
 from engine.connectors import auth
-from engine.connectors.base import (ActivityCreate, Clock, ConnectionProblem, CreatedActivity, Outcome,
-                                    Pull, RecordWrite, SkippedRecord, SyncStopped, Written, json_value,
-                                    norm_email, system_clock)
-from engine.connectors.retry import Caller, Rejected, RetryPolicy, Stop, Transient, parse_retry_after
+from engine.connectors.base import (ActivityCreate, Clock, ConnectionProblem, ConnectorPlumbing, CreatedActivity,
+                                    Outcome, Pull, RecordWrite, SyncStopped, Written, json_value, norm_email,
+                                    system_clock)
+from engine.connectors.retry import Rejected, RetryPolicy, Stop, Transient, parse_retry_after
 
 API_VERSION = "59.0"
 CHUNK = 200                     # composite/sobjects limit
@@ -51,17 +51,15 @@ def soql_datetime(value: str) -> str:
     return text
 
 
-class SalesforceConnector:
+class SalesforceConnector(ConnectorPlumbing):
     """`Connector` for one Salesforce org."""
 
     crm = "salesforce"
     person_objects = PERSON_OBJECTS
 
     def __init__(self, sf: Salesforce, *, policy: RetryPolicy | None = None, clock: Clock = system_clock):
+        super().__init__(policy=policy, clock=clock)
         self.sf = sf
-        self.policy = policy or RetryPolicy()
-        self.clock = clock
-        self.caller = Caller(self.crm, self.policy, self._classify)
         self._local = threading.local()
         self._describes: dict[str, dict[str, Any]] = {}
         sf.session.hooks.setdefault("response", []).append(self._on_response)
@@ -167,9 +165,6 @@ class SalesforceConnector:
              if n in kinds]
         return names
 
-    def calls(self) -> dict[str, int]:
-        return dict(self.caller.counters)
-
     def close(self) -> None:
         try:
             self.sf.session.hooks["response"].remove(self._on_response)
@@ -241,16 +236,6 @@ class SalesforceConnector:
         return {obj: self.describe(obj) for obj in objects}
 
     # ---- writes --------------------------------------------------------------------------------
-    def _skip(self, item: RecordWrite | ActivityCreate, code: str, message: str,
-              field: str | None = None) -> SkippedRecord:
-        play = node = event = None
-        if isinstance(item, RecordWrite) and item.sources:
-            play, node, event = item.sources[0]
-        elif isinstance(item, ActivityCreate):
-            play, node, event = item.play, item.node, item.event
-        return SkippedRecord("crm_rejected", self.crm, item.object, item.record, item.email, event, play, node,
-                             field, f"{code}: {message}", message, code, self.clock())
-
     def _payload(self, write: RecordWrite) -> dict[str, Any]:
         body: dict[str, Any] = {"attributes": {"type": write.object}}
         if write.op == "update":

@@ -8,25 +8,13 @@ simple-salesforce and hubspot-api-client clients pointed at a clean sandbox.
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable, Iterator
 
 import pytest
 
 from sandbox.clients import hubspot_client, salesforce_client
 from sandbox.server import SandboxHandle, start_sandbox
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
+from waiting import wait_for as wait_until  # `from conftest import wait_until` in tests
 
 
 @pytest.fixture

@@ -9,25 +9,18 @@ to come up on 2 cores (measured: 9 s first start with migrations, 3 s on a warm 
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 
+import waiting
 from flows.server import LocalPrefect
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.2, what: str = "") -> Any:
-    """Poll until `predicate()` is truthy; fail after `timeout` seconds (no bare sleeps in tests)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f} s: {what or predicate}")
-        time.sleep(interval)
+    """`waiting.wait_for` with the longer defaults a Prefect server round trip wants."""
+    return waiting.wait_for(predicate, timeout, interval, what)
 
 
 @pytest.fixture(scope="session")

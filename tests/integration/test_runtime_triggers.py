@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any, Callable
 
+import waiting
 from flows.triggers import Coalescer
 
 
-def wait_for(predicate, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met")
-        time.sleep(0.01)
+def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+    return waiting.wait_for(predicate, timeout, interval=0.01)
 
 
 def test_leading_then_one_trailing_emission_per_window() -> None:
