@@ -2,7 +2,7 @@
 (D-WB-8, D-HS-2). Orchestration and printing only; the figures and writes come from
 `engine.backfill` (pure), the reads and writes go through the connectors' public API.
 
-Steps: load the Plays folder (integration.yaml), resolve F (INTEG009 when it is not a tracking
+Steps: load the Plays folder (integration.yaml), resolve F (BACKFILL001 when it is not a tracking
 field: exit 1), read every stored event of the types F counts, compute the figures from T, read the
 records of those contacts in the CRMs mapping F (same sync), plan the F-only writes and apply them
 with `engine.connectors.sync.apply_plan` (re-checked at write time; F is owned, D-WB-1, so it is

@@ -26,7 +26,7 @@ from engine.plan import Planner, Skipped, Write
 from engine.tracking import CRMS, tracking_fields
 
 # Diagnostic code (catalogue: docs/diagnostics.md)
-NOT_TRACKING = "INTEG009"
+NOT_TRACKING = "BACKFILL001"
 
 NODE = "backfill"
 # the event types each tracking key counts (D-TR-1)
@@ -63,7 +63,7 @@ class BackfillPlan:
 
 
 def resolve_field(integration: Integration, name: str) -> Target | Diagnostic:
-    """The tracking field named `name` (its CRM name, e.g. ``Unify_Click_Count__c``), or an INTEG009
+    """The tracking field named `name` (its CRM name, e.g. ``Unify_Click_Count__c``), or an BACKFILL001
     diagnostic when integration.yaml maps no tracking key to it (unknown or not a tracking field)."""
     keys: dict[str, str] = {}
     every: list[str] = []

@@ -148,6 +148,6 @@ def test_backfill_writes_full_count_dry_run_changes_nothing_second_run_nothing_m
 
 def test_unknown_field_is_a_coded_diagnostic_exit_1(setup):
     r = _backfill(setup, "--field", "Unify_Most_Recent_Play__c", "--since", "2026-10-01T00:00:00Z")
-    assert r.exit_code == 1 and "INTEG009" in r.stderr
+    assert r.exit_code == 1 and "BACKFILL001" in r.stderr
     bad = _backfill(setup, "--field", "Unify_Click_Count__c", "--since", "last tuesday")
     assert bad.exit_code == 2 and "--since" in bad.stderr
