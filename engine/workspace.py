@@ -9,7 +9,8 @@ File names in diagnostics are as the user named them: a relative path stays rela
 
 Codes raised here: INTEG001 (no integration.yaml), INTEG002 (no schema_file), INTEG003
 (schema_file not found), INTEG004 (schema_file unreadable or not a snapshot), INTEG006 (more than
-one integration.yaml), PLAY001 (duplicate Play id), PLAY002 (a test names an unknown Play).
+one integration.yaml), PLAY001 (duplicate Play id), PLAY002 (a test names an unknown Play); and the
+CRM-state checks of `engine.crmstate` (CRMSTATE002..009) on each schema-valid test's `crm` block.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from engine import schema_check
 from engine.checks import check_conflicts, check_integration, check_play
 from engine.lenient import build_partial_integration, build_partial_play, is_uncertain
 from engine.checks.vocab import check_doc as check_vocab
+from engine.crmstate import check_crm_state
 from engine.diagnostics import Diagnostic, Severity, counts, did_you_mean, error, sort_key, warning
 from engine.loader import Document, load_file
 from engine.metadata import ObjectSchema, hubspot_objects, salesforce_objects
@@ -231,6 +233,7 @@ def load_workspace(paths: list[str] | str) -> Workspace:
         diags.extend(x.diag for x in found if x.diag is not None)
         if not found:
             tests.append((doc, doc.data))
+            diags.extend(_check_test_crm(doc))
         pid = doc.data.get("play") if isinstance(doc.data, dict) else None
         play_ok = not any(x.path[:1] == ("play",) for x in found)  # a malformed id is reported already
         if (all_ids or no_id) and isinstance(pid, str) and play_ok and pid not in all_ids:
@@ -244,6 +247,16 @@ def load_workspace(paths: list[str] | str) -> Workspace:
     diags = sorted(set(diags), key=sort_key)
     return Workspace(plays=plays, integration=integration, crm_objects=run_objects, tests=tests,
                      diagnostics=diags, files=len(files), play_docs=play_docs, built=built)
+
+
+def _check_test_crm(doc: Document) -> list[Diagnostic]:
+    """The CRM-state checks (`engine.crmstate.check_crm_state`, CRMSTATE002..009) on a test's `crm`
+    block, at their place in the YAML: `plays validate` reports what `plays test` would refuse."""
+    crm = doc.data.get("crm") if isinstance(doc.data, dict) else None
+    if not crm:
+        return []
+    return [Diagnostic(x.code, Severity(x.severity), doc.file, *doc.pos(("crm",) + tuple(x.path), x.at_key),
+                       x.message, x.hint) for x in check_crm_state(crm)]
 
 
 def _stem(name: str) -> str:

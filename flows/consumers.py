@@ -12,6 +12,8 @@
 A batch whose sync stopped (rate limit, expired credentials, CRM down) records what did land,
 parks the rest in the outbox for visibility, and leaves the cursor where it was: the next pass
 re-plans the same events against fresh reads, so nothing is lost and nothing is written twice.
+A run killed between its CRM writes and its record leaves write intents (`flows.intents`): the
+restarted batch audits those the CRM shows as landed, so the audit log misses none either.
 Each entry is reported by the consumer it belongs to (a Play's own kept/skipped/activities; the
 tracking consumer's Play-less ones), so nothing is reported twice either.
 """
@@ -25,8 +27,9 @@ from typing import Any, Callable, Iterable, Mapping
 from engine.connectors.base import ConnectionProblem, SyncStopped, json_value
 from engine.connectors.sync import sync_batch
 from engine.model import Integration, Play
-from engine.store import CursorMoved, Pending
+from engine.store import CursorMoved, Pending, Settle
 from engine.vocab import ENGAGEMENT_EVENTS, TRIGGER_EVENTS, EventType, TriggerType
+from flows.intents import reconcile, recording, stopped_settle
 from flows.runtime import Runtime, utcnow
 
 TRACKING = "tracking"
@@ -237,11 +240,16 @@ def _apply_batch(rt: Runtime, consumer: Consumer, conns: Any, pend: Pending | No
                  run: str | None, report: Report, log: Callable[[str], None] | None, budget: list[int]) -> bool:
     if consumer.crms is not None:
         conns = {crm: conn for crm, conn in conns.items() if crm in consumer.crms}
+    old_intents = rt.store.intents(consumer.name)  # left by a run that died mid-batch
+    token, conns = recording(conns, rt.store, consumer.name, clock)
     result = sync_batch(conns, plays=consumer.plays, integration=consumer.integration, events=events,
                         tracking_state=tracking_state, crm_objects=rt.metadata(),
                         audiences=rt.audiences() if now_for_schedule is not None else None,
                         now=now_for_schedule, clock=clock)
     batch = select(result, consumer)
+    landed, settle = reconcile(old_intents, conns, result, consumer.name, token)
+    batch.audit[:0] = landed  # written by the dead run: audited now, `before` from its intent
+    batch.writes += len({(a["crm"], a["record"]) for a in landed})
     log_entries(batch, log, budget)
     now = clock()
     report.batches += 1
@@ -260,20 +268,22 @@ def _apply_batch(rt: Runtime, consumer: Consumer, conns: Any, pend: Pending | No
         report.stopped, report.problem = result.stopped, result.problem
         pending = _pending_rows(result, consumer.name, pend)
         c["pending"] += len(pending)
-        rt.store.record(now, run=run, audit=batch.audit)  # what did land before the stop
+        settle = stopped_settle(rt.store, settle, result)  # unconfirmed writes stay for the next attempt
+        rt.store.record(now, run=run, audit=batch.audit, settle=settle)  # what did land before the stop
         rt.store.enqueue(pending, consumer.name, now)
         return False
     states = None
     if consumer.tracks and result.tracking_state:
         states = dict(result.tracking_state.get("contacts") or {})
     if pend is None:  # a schedule pass: no cursor
-        rt.store.record(now, run=run, audit=batch.audit, skipped=batch.skipped)
+        rt.store.record(now, run=run, audit=batch.audit, skipped=batch.skipped, settle=settle)
         return True
     try:
         rt.store.record_batch(consumer.name, pend.cursor, pend.horizon, now, run=run, events_done=len(events),
-                              audit=batch.audit, skipped=batch.skipped, tracking=states)
+                              audit=batch.audit, skipped=batch.skipped, tracking=states, settle=settle)
     except CursorMoved:
         report.conflict = True  # another run recorded this batch first (it is not recorded twice)
+        rt.store.settle(Settle(consumer.name, token))
         return False
     rt.store.outbox_resolve(consumer.name, now)
     return True

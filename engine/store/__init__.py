@@ -6,8 +6,8 @@ URL (``PLAYS_DATABASE_URL``). See `engine.store.store.Store`.
 """
 
 from engine.store.db import DEFAULT_URL, ENV_VAR, resolve_url
-from engine.store.store import (CursorMoved, IngestResult, Pending, Store, StoredEvent, normalize_email,
-                                parse_time)
+from engine.store.store import (CursorMoved, IngestResult, Pending, Settle, Store, StoredEvent,
+                                normalize_email, parse_time)
 
-__all__ = ["DEFAULT_URL", "ENV_VAR", "CursorMoved", "IngestResult", "Pending", "Store", "StoredEvent",
+__all__ = ["DEFAULT_URL", "ENV_VAR", "CursorMoved", "IngestResult", "Pending", "Settle", "Store", "StoredEvent",
            "normalize_email", "parse_time", "resolve_url"]

@@ -6,7 +6,9 @@ Play, or the tracking pass) reads its pending events with `pending`, does its wo
 outcome with `record_batch`, which writes audit rows, skipped records, tracking state and outbox
 entries and moves the cursor in the same transaction, compare-and-set: if another run moved the
 cursor meanwhile, nothing is recorded and `CursorMoved` is raised. So a crash anywhere before that
-commit leaves the batch pending, and a batch is recorded once.
+commit leaves the batch pending, and a batch is recorded once. Before a batch sends anything its
+field changes are stored as write intents (`add_intents`); the transaction that records the batch
+deletes them (`settle`), so after a crash the restarted batch finds the dead run's intents.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from engine.store import db
 from engine.store.tables import (audit_log, events, metadata, outbox, play_progress, skipped_records,
-                                 sync_cursors, tracking_state)
+                                 sync_cursors, tracking_state, write_intents)
 
 _CHUNK = 500  # rows per INSERT statement (well under SQLite's bound-parameter limit)
 
@@ -229,8 +231,9 @@ class Store:
     def record_batch(self, consumer: str, cursor: int, horizon: int, now: datetime, *, run: str | None = None,
                      events_done: int = 0, audit: Iterable[Mapping[str, Any]] = (),
                      skipped: Iterable[Mapping[str, Any]] = (), tracking: Mapping[str, Any] | None = None,
-                     pending_writes: Iterable[Mapping[str, Any]] = ()) -> None:
-        """Record a consumer's batch and move its cursor from `cursor` to `horizon`, atomically.
+                     pending_writes: Iterable[Mapping[str, Any]] = (), settle: "Settle | None" = None) -> None:
+        """Record a consumer's batch and move its cursor from `cursor` to `horizon`, atomically
+        (and delete the write intents `settle` names).
 
         Raises CursorMoved (and records nothing) when the cursor is no longer at `cursor`.
         """
@@ -249,6 +252,7 @@ class Store:
             if tracking:
                 self._upsert_tracking(conn, tracking, now)
             self._enqueue(conn, pending_writes, consumer, now)
+            self._settle(conn, settle)
 
     def reset_cursor(self, consumer: str, cursor: int, now: datetime) -> None:
         """Move a consumer's cursor anywhere (a deliberate replay or skip-ahead)."""
@@ -264,11 +268,13 @@ class Store:
     # ---- audit log and skipped records -----------------------------------------------------
 
     def record(self, now: datetime, *, run: str | None = None, audit: Iterable[Mapping[str, Any]] = (),
-               skipped: Iterable[Mapping[str, Any]] = ()) -> None:
-        """Audit rows and skipped records outside a consumer batch (sync flow, retries, backfill)."""
+               skipped: Iterable[Mapping[str, Any]] = (), settle: "Settle | None" = None) -> None:
+        """Audit rows and skipped records outside a consumer batch (sync flow, retries, backfill,
+        a stopped batch), deleting the write intents `settle` names in the same transaction."""
         with self._write() as conn:
             self._insert_audit(conn, audit, now, run)
             self._insert_skipped(conn, skipped, now, run)
+            self._settle(conn, settle)
 
     def _insert_audit(self, conn: Connection, rows: Iterable[Mapping[str, Any]], now: datetime,
                       run: str | None) -> None:
@@ -392,6 +398,38 @@ class Store:
             rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
             return {status: n for status, n in rows}
 
+    # ---- write intents (the audit rows a batch is about to produce) ------------------------
+
+    def add_intents(self, consumer: str, token: str, rows: Iterable[Mapping[str, Any]], now: datetime) -> None:
+        """Store field changes about to be sent (crm, object, record, email, op, field, before,
+        after, play, node), committed before the send."""
+        cols = ("crm", "object", "record", "email", "op", "field", "before", "after", "play", "node")
+        out = [{**{c: row.get(c) for c in cols}, "token": token, "consumer": consumer, "created_at": now}
+               for row in rows]
+        if not out:
+            return
+        with self._write() as conn:
+            for chunk in _chunks(out, 5000):
+                conn.execute(write_intents.insert(), chunk)
+
+    def intents(self, consumer: str) -> list[dict]:
+        """A consumer's unsettled write intents (left by runs that died before recording), oldest first."""
+        q = select(write_intents).where(write_intents.c.consumer == consumer).order_by(write_intents.c.id)
+        with self._read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def settle(self, settle: "Settle") -> None:
+        with self._write() as conn:
+            self._settle(conn, settle)
+
+    def _settle(self, conn: Connection, settle: "Settle | None") -> None:
+        if settle is None:
+            return
+        conn.execute(delete(write_intents).where(write_intents.c.consumer == settle.consumer,
+                                                 write_intents.c.token == settle.token))
+        for chunk in _chunks(sorted(settle.ids)):
+            conn.execute(delete(write_intents).where(write_intents.c.id.in_(chunk)))
+
     # ---- sync cursors ----------------------------------------------------------------------
 
     def sync_cursor(self, name: str) -> str | None:
@@ -416,6 +454,15 @@ class Store:
         with self._write() as conn:
             for t in reversed(metadata.sorted_tables):
                 conn.execute(delete(t))
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """Write intents to delete: those of `token` (this attempt) and the older ones in `ids`."""
+
+    consumer: str
+    token: str
+    ids: frozenset[int] = frozenset()
 
 
 class _Tx:

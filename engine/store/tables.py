@@ -8,6 +8,9 @@
 - ``outbox``: writes that could not be applied yet (CRM down, rate limited), retried by the sync flow.
 - ``sync_cursors``: named positions of the CRM pull (last-modified time per object).
 - ``audit_log``: every field the engine wrote, before -> after.
+- ``write_intents``: the field changes a batch is about to send (written before sending, deleted in
+  the transaction that records the batch): after a crash they tell the restarted batch which of the
+  values it finds already in the CRM were written by the dead run, so the audit log misses none.
 - ``skipped_records``: every record not written, with its reason (D-WB-9).
 - ``tracking_state``: the engine's per-contact tracking aggregate (a JSON blob the planner owns).
 
@@ -109,6 +112,25 @@ audit_log = Table(
     Column("after", JSON, nullable=True),
     Index("ix_audit_record", "crm", "record"),
     Index("ix_audit_at", "at"),
+)
+
+write_intents = Table(
+    "write_intents", metadata,
+    Column("id", SeqInt, primary_key=True, autoincrement=True),
+    Column("token", String(64), nullable=False),  # one per sync attempt of a batch
+    Column("consumer", String(255), nullable=False),
+    Column("crm", String(32), nullable=False),
+    Column("object", String(64), nullable=True),
+    Column("record", String(64), nullable=True),  # None: a create (matched by email afterwards)
+    Column("email", String(320), nullable=True),
+    Column("op", String(16), nullable=False),
+    Column("field", String(255), nullable=False),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Column("play", String(255), nullable=True),
+    Column("node", String(255), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_write_intents_consumer", "consumer", "id"),
 )
 
 skipped_records = Table(

@@ -87,14 +87,15 @@ def test_every_code_is_covered_and_documented() -> None:
     # The catalogue also holds the codes of other commands (EVENT, CRMSTATE, AUDIENCE: `plays plan`
     # cases; COMPILE, CONN: run time); those of `plays validate` are covered here.
     validate_prefixes = ("YAML", "SCHEMA", "GRAPH", "VOCAB", "TRIGGER", "FIELD", "TEMPLATE", "INTEG", "PLAY")
-    documented = {c for c in _codes((ROOT / "docs" / "diagnostics.md").read_text())
-                  if c.rstrip("0123456789") in validate_prefixes}
+    catalogue = _codes((ROOT / "docs" / "diagnostics.md").read_text())
+    documented = {c for c in catalogue if c.rstrip("0123456789") in validate_prefixes}
     seen: set[str] = set()
     for name in NAMES:
         seen |= _codes((CASES / name / "expected.txt").read_text())
     assert documented, "docs/diagnostics.md lists no codes"
     assert not (documented - seen), f"codes without an acceptance case: {sorted(documented - seen)}"
-    assert not (seen - documented), f"codes not in docs/diagnostics.md: {sorted(seen - documented)}"
+    # validate also reports other commands' codes (CRMSTATE on a Play test's `crm`): documented too
+    assert not (seen - catalogue), f"codes not in docs/diagnostics.md: {sorted(seen - catalogue)}"
 
 
 def test_enough_cases() -> None:

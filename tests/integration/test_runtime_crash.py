@@ -1,6 +1,8 @@
 """Kill -9 of the runner (`plays run`) in the middle of its syncs, then the same command again:
-nothing is lost (every event is processed, the CRM ends exactly as after an uninterrupted run) and
-nothing is written twice (no duplicate activity, no field recorded as written twice)."""
+nothing is lost (every event is processed, the CRM ends exactly as after an uninterrupted run, and
+the audit log holds every field change exactly as the uninterrupted run's does, including those
+the killed batch sent before dying) and nothing is written twice (no duplicate activity, no field
+recorded as written twice)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ pytest_plugins = ["tests.integration.prefect_fixtures"]
 ROOT = Path(__file__).resolve().parents[2]
 PLAYS = ROOT / "plays"
 CONTACTS = 150
+SLOW, SLOW_SKIP = 2.0, 3  # the 4th Salesforce update request is answered 2 s late (well within the timeout)
 VOLATILE = {"LastModifiedDate", "SystemModstamp", "CreatedDate", "Id", "WhoId", "ActivityDate", "ParentId",
             "RelationId", "EmailMessageId"}
 
@@ -76,6 +79,13 @@ def comparable(state: dict) -> dict:
     return out
 
 
+def field_changes(store: Store) -> Counter:
+    """The audit log's field changes (activities aside), keyed without run ids and times."""
+    return Counter((a["crm"], a["object"], (a["email"] or "").lower() or a["record"], a["field"],
+                    json.dumps(a["before"]), json.dumps(a["after"]), a["play"], a["node"], a["op"])
+                   for a in store.audit() if a["field"] != "*")
+
+
 def test_kill_9_mid_sync_then_restart_loses_nothing_writes_nothing_twice(prefect_env, tmp_path) -> None:
     events, seed = workload(tmp_path)
     env = dict(prefect_env, PLAYS_BATCH_SIZE="25")
@@ -87,22 +97,35 @@ def test_kill_9_mid_sync_then_restart_loses_nothing_writes_nothing_twice(prefect
                    check=True, capture_output=True, timeout=300)
     reference = comparable(ref_box.state())
     ref_box.stop()
+    with Store(f"sqlite:///{tmp_path / 'ref.db'}") as ref_store:
+        ref_audit = field_changes(ref_store)
+    assert ref_audit and max(ref_audit.values()) == 1
 
     box = start_sandbox(seed=seed)
     (tmp_path / "box.json").write_text(json.dumps(box.info))
     db = f"sqlite:///{tmp_path / 'crash.db'}"
     store = Store(db)
+    # one Salesforce write mid-run is answered late: the runner is killed while the CRM applies it,
+    # so that batch's writes land but the batch is never recorded
+    box.set_faults({"slow_seconds": SLOW, "rules": [{"kind": "slow", "crm": "salesforce", "method": "PATCH",
+                                                     "path": "composite/sobjects", "skip": SLOW_SKIP,
+                                                     "count": 1}]})
     try:
         proc = subprocess.Popen(run_cmd(events, tmp_path / "box.json", db), env=env, cwd=ROOT,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
-        def mid_sync():  # some batches recorded, the first Plays not done yet
-            done = sum(p["events_done"] for p in store.progress().values())
-            return 50 <= done and store.pending_count("tracking") > 0
-        wait_for(mid_sync, timeout=240, interval=0.05, what="the runner to be mid-sync")
+        def mid_write():  # the slowed write is in flight: sent, not yet answered
+            return box.faults()["rules"][0]["fired"] == 1
+        wait_for(mid_write, timeout=240, interval=0.05, what="the runner to be mid-write")
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+        wait_for(lambda: any(r["fault"] == "slow" for r in box.requests()), timeout=30, interval=0.05,
+                 what="the slowed write to land in the CRM")
+        box.set_faults(None)
+        assert sum(p["events_done"] for p in store.progress().values()) >= 50  # some batches were recorded
         assert store.pending_count("tracking") > 0  # it really died with work left
+        ws = load_workspace([str(PLAYS)])
+        assert any(store.intents(c) for c in [*ws.plays, "tracking"])  # landed, not yet audited
 
         again = subprocess.run(run_cmd(events, tmp_path / "box.json", db), env=env, cwd=ROOT,
                                capture_output=True, text=True, timeout=300)
@@ -111,13 +134,54 @@ def test_kill_9_mid_sync_then_restart_loses_nothing_writes_nothing_twice(prefect
         assert summary["events"]["stored"] == 0  # every event had been stored before the kill
 
         assert comparable(box.state()) == reference  # nothing lost, nothing extra
-        ws = load_workspace([str(PLAYS)])
         for pid, play in ws.plays.items():
             if play.trigger.type != "schedule":
                 assert store.pending_count(pid, trigger_types(play)) == 0, pid
         assert store.pending_count("tracking", TRACKING_TYPES) == 0
         writes = Counter((a["record"], a["field"], json.dumps(a["after"])) for a in store.audit())
         assert max(writes.values()) == 1  # no value recorded as written twice
+        # the audit trail is whole: every field change of the uninterrupted run, each exactly once,
+        # those the killed batch sent before dying included (from its write intents)
+        got = field_changes(store)
+        assert got - ref_audit == Counter() and ref_audit - got == Counter(), (got - ref_audit, ref_audit - got)
+        assert not any(store.intents(c) for c in [*ws.plays, "tracking"])  # every intent settled
     finally:
+        store.close()
+        box.stop()
+
+
+def test_a_stopped_batch_keeps_its_unconfirmed_intents_and_the_next_attempt_audits_once(tmp_path) -> None:
+    """No Prefect: one Play's consumer drained directly. Its Salesforce update is refused with the
+    daily-limit answer, so the sync stops: the intents of the writes not known to have landed stay;
+    the next attempt (limit lifted) finds them not applied, drops them and audits its own writes once."""
+    from flows.consumers import drain, play_consumer
+    from flows.run import ingest, read_events
+    from flows.runtime import Runtime, RuntimeSettings
+
+    events, seed = workload(tmp_path)
+    box = start_sandbox(seed=seed)
+    db = f"sqlite:///{tmp_path / 'stop.db'}"
+    store = Store(db)
+    settings = RuntimeSettings(plays=(str(PLAYS),), database_url=db, crm="sandbox", sandbox_info=box.info,
+                               batch_size=1000)
+    rt = Runtime(settings, load_workspace([str(PLAYS)]), store)
+    try:
+        ingest(store, read_events(events).events)
+        consumer = play_consumer(rt, "engagement-tracking")
+        box.set_faults({"rules": [{"kind": "403", "crm": "salesforce", "method": "PATCH",
+                                   "path": "composite/sobjects"}]})
+        first = drain(rt, consumer)
+        assert first.stopped is not None and first.counts["fields"] == 0
+        kept = store.intents(consumer.name)
+        assert kept and all(i["consumer"] == consumer.name for i in kept)  # not known to have landed: kept
+        box.set_faults(None)
+        second = drain(rt, consumer)
+        assert second.ok and second.counts["fields"] > 0
+        assert store.intents(consumer.name) == []
+        rows = [a for a in store.audit() if a["field"] != "*"]
+        assert len(rows) == second.counts["fields"]  # each write audited once: the stale intents were dropped
+        assert {(a["record"], a["field"]) for a in rows} == {(i["record"], i["field"]) for i in kept}
+    finally:
+        rt.close()
         store.close()
         box.stop()

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.store import CursorMoved, Store, resolve_url
+from engine.store import CursorMoved, Settle, Store, resolve_url
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -98,6 +98,28 @@ def test_record_batch_is_atomic_and_compare_and_set(store: Store) -> None:
     assert store.cursor("play-a") == p.horizon
     row = store.audit(record="00Q1")[0]
     assert (row["field"], row["before"], row["after"], row["at"]) == ("Status", None, "Replied", NOW)
+
+
+def test_write_intents_survive_until_the_batch_that_settles_them_is_recorded(store: Store) -> None:
+    store.ingest([ev(i) for i in range(1, 4)], NOW)
+    p = store.pending("play-a", None, 10)
+    row = {"crm": "salesforce", "object": "Lead", "record": "00Q1", "email": "ann@acme.io", "op": "update",
+           "field": "Status", "before": None, "after": "Replied", "play": "play-a", "node": "n"}
+    store.add_intents("play-a", "dead", [row], NOW)  # a run that died after sending
+    store.add_intents("play-b", "other", [row], NOW)
+    old = store.intents("play-a")
+    assert [(i["token"], i["field"], i["before"], i["after"]) for i in old] == [("dead", "Status", None, "Replied")]
+    store.add_intents("play-a", "again", [{**row, "field": "LeadSource", "after": "Web"}], NOW)
+    # a failed record (cursor moved) settles nothing
+    with pytest.raises(CursorMoved):
+        store.record_batch("play-a", p.cursor + 1, p.horizon, NOW, settle=Settle("play-a", "again",
+                                                                                 frozenset({old[0]["id"]})))
+    assert len(store.intents("play-a")) == 2
+    store.record_batch("play-a", p.cursor, p.horizon, NOW, audit=[row],
+                       settle=Settle("play-a", "again", frozenset({old[0]["id"]})))
+    assert store.intents("play-a") == [] and len(store.intents("play-b")) == 1
+    store.record(NOW, settle=Settle("play-b", "other"))
+    assert store.intents("play-b") == []
 
 
 def test_tracking_upsert_and_outbox(store: Store) -> None:
