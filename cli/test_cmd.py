@@ -106,8 +106,10 @@ def test_cmd(
     tests = [(doc, data) for doc, data in ws.tests if sel.wants(doc.file, data.get("play"), play_ids)]
     run_files = {doc.file for doc, _ in tests}
     # Problems of test files not asked for are not this run's business; Plays and integration's are.
+    # A run test's own `crm` problems (CRMSTATE) are reported once, under its FAILED line.
     diags = [d for d in ws.diagnostics
-             if not _is_test(d.file) or d.file in run_files or sel.wants(d.file, None, set())]
+             if (not _is_test(d.file) or d.file in run_files or sel.wants(d.file, None, set()))
+             and not (d.file in run_files and d.code.startswith("CRMSTATE"))]
     errors = [d for d in diags if d.severity == Severity.ERROR]
     if errors:
         report.print_text(errors, ws.files, stream=sys.stderr)
