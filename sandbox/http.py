@@ -62,8 +62,11 @@ class Response:
     route: str = ""
 
     def encode(self) -> bytes:
+        """The body as sent: bytes as they are (with their own Content-Type header), else JSON."""
         if self.body is None:
             return b""
+        if isinstance(self.body, bytes):
+            return self.body
         return json.dumps(self.body).encode()
 
 
@@ -221,7 +224,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             return
         payload = response.encode()
         self.send_response(response.status)
-        if response.body is not None:
+        if response.body is not None and "Content-Type" not in response.headers:
             self.send_header("Content-Type", "application/json;charset=UTF-8")
         for name, value in response.headers.items():
             self.send_header(name, value)

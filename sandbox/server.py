@@ -4,12 +4,16 @@ API (`/_sandbox/...`: state, request log, counters, faults), plus the Python han
 
     from sandbox.server import start_sandbox
     h = start_sandbox(seed=None, port=0, db=None, faults=None)
-    h.info  # {"salesforce": {"instance_url", "session_id", "ca_file", "version"},
+    h.info  # {"salesforce": {"instance_url", "session_id", "ca_file", "version", "login"},
             #  "hubspot": {"host", "access_token", "ca_file"}, "admin": url}
 
 HubSpot shares the Salesforce TLS port: point `hubspot.Client` at `info["hubspot"]["host"]` with
 `ssl_ca_cert=ca_file` (see `sandbox.clients`). The CA is a throwaway `trustme` CA written to a
 temporary folder that `stop()` removes.
+
+Salesforce logins (`sandbox.sf_login`): `info["salesforce"]["login"]` holds the username,
+password, security_token, client_id, client_secret the sandbox accepts and the `domain` that
+points simple-salesforce's login URL at it; each login issues a session id the REST API accepts.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from collections import OrderedDict, deque
 from pathlib import Path
 from typing import Any
 
-from sandbox import hubspot, salesforce
+from sandbox import hubspot, salesforce, sf_login
 from sandbox.faults import FaultSpecError, Faults
 from sandbox.http import (BadJson, DropConnection, Request, RequestLog, Response, Router,
                           SandboxRequestHandler, TLSThreadingServer)
@@ -35,6 +39,7 @@ from sandbox.store import Store
 SF_API_LIMIT = 15000
 HS_DAILY = 500_000
 HS_TEN_SECONDLY = 190
+ORG_PREFIX = "00D5g000SANDBOX!"  # session ids start with the org id, as Salesforce's do
 
 
 class _Cursors(OrderedDict):
@@ -52,8 +57,12 @@ class SandboxApp:
     request log and the rate-limit headers of each CRM."""
 
     def __init__(self, store: Store, faults: Faults, session_id: str, access_token: str,
-                 page_size: int = salesforce.DEFAULT_PAGE):
+                 page_size: int = salesforce.DEFAULT_PAGE,
+                 credentials: sf_login.Credentials | None = None):
         self.store = store
+        self.credentials = credentials or sf_login.Credentials()
+        self.sessions: set[str] = set()  # session ids issued by logins, accepted as session_id
+        self._sessions_lock = threading.Lock()
         self.faults = faults
         self.session_id = session_id
         self.access_token = access_token
@@ -74,6 +83,13 @@ class SandboxApp:
         salesforce.register(self.sf_router)
         hubspot.register(self.hs_router)
 
+    def issue_session(self) -> str:
+        """A new session id for a successful login; the REST API accepts it from now on."""
+        sid = ORG_PREFIX + secrets.token_urlsafe(24)
+        with self._sessions_lock:
+            self.sessions.add(sid)
+        return sid
+
     def reject(self, crm: str, req: Request) -> bool:
         """Whether the `reject` fault turns down the record being written now."""
         hit = self.faults.reject(crm, req.method, req.path)
@@ -85,6 +101,11 @@ class SandboxApp:
     def handle(self, req: Request, started: float) -> Response:
         if req.path.startswith("/_sandbox"):
             return self._admin(req)
+        login = sf_login.kind(req)
+        if login is not None:  # no faults, no auth: a login is how a client gets its session
+            response = sf_login.answer(self, req, login)
+            self._log("salesforce", req, response, None, started)
+            return response
         crm = ("salesforce" if req.path.startswith("/services/") else
                "hubspot" if req.path.startswith("/crm/") else None)
         if crm is None:
@@ -139,7 +160,8 @@ class SandboxApp:
             return None
         scheme, _, token = req.headers.get("authorization", "").partition(" ")
         expected = self.session_id if crm == "salesforce" else self.access_token
-        if scheme.lower() in ("bearer", "oauth") and token.strip() == expected:
+        if scheme.lower() in ("bearer", "oauth") and (
+                token.strip() == expected or (crm == "salesforce" and token.strip() in self.sessions)):
             return None
         if crm == "salesforce":
             return salesforce.sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
@@ -311,11 +333,12 @@ class SandboxHandle:
 
 def start_sandbox(seed: dict[str, Any] | None = None, port: int = 0, db: str | None = None,
                   faults: dict[str, Any] | str | None = None, *, session_id: str | None = None,
-                  access_token: str | None = None, page_size: int = salesforce.DEFAULT_PAGE
-                  ) -> SandboxHandle:
+                  access_token: str | None = None, page_size: int = salesforce.DEFAULT_PAGE,
+                  login: dict[str, str] | None = None) -> SandboxHandle:
     """Start the sandbox on 127.0.0.1:`port` (0 = any free port) in a background thread.
 
     `seed` (CRM state format) replaces the records; without it a `db` file's records are kept.
+    `login` overrides the accepted login credentials (keys of `sf_login.Credentials`).
     """
     import trustme
 
@@ -331,14 +354,16 @@ def start_sandbox(seed: dict[str, Any] | None = None, port: int = 0, db: str | N
     if seed is not None:
         store.load(seed)
     app = SandboxApp(store, Faults(faults),
-                     session_id or "00D5g000SANDBOX!" + secrets.token_urlsafe(24),
-                     access_token or "pat-sandbox-" + secrets.token_hex(16), page_size)
+                     session_id or ORG_PREFIX + secrets.token_urlsafe(24),
+                     access_token or "pat-sandbox-" + secrets.token_hex(16), page_size,
+                     sf_login.Credentials(**(login or {})))
     server = TLSThreadingServer(("127.0.0.1", port), SandboxRequestHandler, context, app)
     base = f"https://127.0.0.1:{server.server_address[1]}"
     app.base_url = base
     app.info.update({
         "salesforce": {"instance_url": base, "session_id": app.session_id, "ca_file": ca_file,
-                       "version": API_VERSION},
+                       "version": API_VERSION,
+                       "login": app.credentials.info(server.server_address[1])},
         "hubspot": {"host": base, "access_token": app.access_token, "ca_file": ca_file},
         "admin": base + "/_sandbox",
     })

@@ -88,7 +88,7 @@ class SalesforceConnector(ConnectorPlumbing):
                 sf = Salesforce(consumer_key=values["client_id"], consumer_secret=values["client_secret"],
                                 domain=values["domain"], session=session, version=API_VERSION)
         except SalesforceAuthenticationFailed as exc:
-            return ConnectionProblem("salesforce", auth.AUTH_REFUSED, f"login refused: {exc.message}",
+            return ConnectionProblem("salesforce", auth.AUTH_REFUSED, f"login refused: {exc}",
                                      "check the credentials and that the user may use the API")
         except requests.RequestException as exc:
             return ConnectionProblem("salesforce", auth.UNREACHABLE, f"cannot reach Salesforce: {exc}",
