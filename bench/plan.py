@@ -5,7 +5,7 @@
     .venv/bin/python bench/plan.py --profile           # cProfile of the compiled planner (top functions)
 
 Measures, on one core, in one run:
-- the compiled planner (`engine.plan.Planner`: flat tables, trigger index, compiled templates),
+- the compiled planner (`engine.evaluate.plan.Planner`: flat tables, trigger index, compiled templates),
   fed in batches like the runtime does (activities/skipped drained per batch, bounded dedupe window);
 - a straightforward evaluator on the same Plays (`NaivePlanner` below): every event meets every
   Play, triggers and conditions are interpreted from the model, the Play is walked through its
@@ -34,14 +34,14 @@ from types import MappingProxyType, SimpleNamespace
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine import graph  # noqa: E402
-from engine.compiler import EvalContext  # noqa: E402
-from engine.conditions import evaluate  # noqa: E402
-from engine.events import Event, iso_z, parse_event, parse_time  # noqa: E402
-from engine.model import STOP  # noqa: E402
-from engine.plan import Planner  # noqa: E402
-from engine.templates import is_template, render  # noqa: E402
-from engine.vocab import ENGAGEMENT_EVENTS, TRIGGER_EVENTS, NodeKind, TriggerType  # noqa: E402
+from engine.language import graph  # noqa: E402
+from engine.evaluate.compiler import EvalContext  # noqa: E402
+from engine.evaluate.conditions import evaluate  # noqa: E402
+from engine.evaluate.events import Event, iso_z, parse_event, parse_time  # noqa: E402
+from engine.language.model import STOP  # noqa: E402
+from engine.evaluate.plan import Planner  # noqa: E402
+from engine.language.templates import is_template, render  # noqa: E402
+from engine.language.vocab import ENGAGEMENT_EVENTS, TRIGGER_EVENTS, NodeKind, TriggerType  # noqa: E402
 from engine.workspace import load_workspace  # noqa: E402
 
 T0 = parse_time("2026-11-01T00:00:00Z")

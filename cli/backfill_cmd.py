@@ -1,6 +1,6 @@
 """`plays backfill --field F --since T`: the explicit historical backfill of one tracking field
 (D-WB-8, D-HS-2). Orchestration and printing only; the figures and writes come from
-`engine.backfill` (pure), the reads and writes go through the connectors' public API.
+`engine.evaluate.backfill` (pure), the reads and writes go through the connectors' public API.
 
 Steps: load the Plays folder (integration.yaml), resolve F (BACKFILL001 when it is not a tracking
 field: exit 1), read every stored event of the types F counts, compute the figures from T, read the
@@ -30,7 +30,7 @@ SCAN = "~backfill"  # a consumer name no Play can have: never recorded, so its c
 
 
 def _since(value: str) -> int:
-    from engine.events import to_us
+    from engine.evaluate.events import to_us
 
     try:
         return to_us(value)
@@ -76,7 +76,7 @@ def stored_events(store: Any, types: frozenset[str]) -> list[Any]:
 def _read(conns: dict[str, Any], emails: list[str]) -> tuple[dict, dict]:
     """The records of `emails` and the field metadata, per CRM (one sync)."""
     from engine.connectors.retry import Rejected, Stop
-    from engine.metadata import hubspot_objects, salesforce_objects
+    from engine.language.metadata import hubspot_objects, salesforce_objects
 
     state: dict[str, Any] = {}
     meta: dict[str, Any] = {}
@@ -97,7 +97,7 @@ def _save_tracking(store: Any, stored: list[Any], integration: Any, target: Any,
     """Move F's slot of the runtime's stored tracking aggregates to the backfilled figure, counted
     over the events the tracking consumer has already taken (up to its cursor), so that it goes on
     from there instead of writing the forward-only figure back at the next event."""
-    from engine.backfill import tracking_patch
+    from engine.evaluate.backfill import tracking_patch
     from flows.consumers import TRACKING
 
     upto = store.cursor(TRACKING)
@@ -130,11 +130,11 @@ def _current(state: dict, w: Any, name: str) -> Any:
 
 def execute(plays: str, field: str, since: str, *, crm: Crm, sandbox_info: dict | None, db: str | None,
             dry_run: bool, fmt: Format) -> int:
-    from engine.backfill import narrowed, plan_backfill, resolve_field
+    from engine.evaluate.backfill import narrowed, plan_backfill, resolve_field
     from engine.connectors.base import json_value
     from engine.connectors.sync import apply_plan
     from engine.diagnostics import Diagnostic
-    from engine.plan import PlanResult
+    from engine.evaluate.plan import PlanResult
     from engine.store import Store
 
     since_us = _since(since)
@@ -150,7 +150,7 @@ def execute(plays: str, field: str, since: str, *, crm: Crm, sandbox_info: dict 
         stored = stored_events(store, target.types)
         events = [e.payload for e in stored]
         conns = _connect(ws.integration, target.crms, crm, sandbox_info)
-        from engine.backfill import figures
+        from engine.evaluate.backfill import figures
 
         emails = sorted({e for per in figures(events, ws.integration, target, since_us).values() for e in per})
         state, meta = _read(conns, emails)

@@ -18,7 +18,7 @@ import typer
 
 from cli import report
 from engine.diagnostics import did_you_mean
-from engine.render_graph import to_dot, to_mermaid
+from engine.language.render_graph import to_dot, to_mermaid
 from engine.workspace import PathNotFound, load_workspace
 
 

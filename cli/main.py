@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "cli.sandbox_cmd",
     "cli.crm_cmd",
     "cli.run_cmd",
+    "cli.serve_cmd",
     "cli.backfill_cmd",
 )
 

@@ -1,10 +1,10 @@
 """`plays plan --plays DIR --events FILE --crm-state FILE [--format text|json]`: the offline dry run.
 
-Loads and checks the Plays, the events (JSONL or a JSON array, `engine.eventfile`) and the CRM
-state (§6, `engine.crmstate.parse_crm_state_text`); when any has errors, prints every diagnostic
+Loads and checks the Plays, the events (JSONL or a JSON array, `engine.evaluate.eventfile`) and the CRM
+state (§6, `engine.evaluate.crmstate.parse_crm_state_text`); when any has errors, prints every diagnostic
 (``file:line:col``, at the offending value) on stderr and exits 1 with nothing on stdout. Problems
 of ``*.test.yaml`` files beside the Plays are left to `plays test`. Otherwise runs
-`engine.plan.plan` and prints either a per-record diff (text, coloured only on a terminal) or the
+`engine.evaluate.plan.plan` and prints either a per-record diff (text, coloured only on a terminal) or the
 JSON document of cli.md (strict JSON: times ISO 8601 UTC with Z). Exit 2 for wrong usage: a
 missing or unreadable file, a folder for a file, `--plays` without Plays, a bad `--now`.
 Changes nothing.
@@ -21,12 +21,12 @@ from typing import Any, Optional
 import typer
 
 from cli import report
-from engine.audience import read_csv
-from engine.crmstate import CrmState, parse_crm_state_text
+from engine.evaluate.audience import read_csv
+from engine.evaluate.crmstate import CrmState, parse_crm_state_text
 from engine.diagnostics import Diagnostic, Severity, error, warning
-from engine.events import parse_events_text, parse_time
-from engine.plan import PlanResult, plan
-from engine.schema_check import SchemasMissing
+from engine.evaluate.events import parse_events_text, parse_time
+from engine.evaluate.plan import PlanResult, plan
+from engine.language.schema_check import SchemasMissing
 from engine.workspace import PLAY_SUFFIXES, TEST_SUFFIXES, PathNotFound, Workspace, discover, load_workspace
 
 

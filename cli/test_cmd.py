@@ -23,8 +23,8 @@ import typer
 from cli import report
 from cli.plan_cmd import read_audiences
 from engine.diagnostics import Severity
-from engine.playtest import run_test
-from engine.schema_check import SchemasMissing
+from engine.evaluate.playtest import run_test
+from engine.language.schema_check import SchemasMissing
 from engine.workspace import INTEGRATION_NAMES, PLAY_SUFFIXES, TEST_SUFFIXES, PathNotFound, Workspace, load_workspace
 
 

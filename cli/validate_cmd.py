@@ -14,7 +14,7 @@ from typing import List, Optional
 import typer
 
 from cli import report
-from engine.schema_check import SchemasMissing
+from engine.language.schema_check import SchemasMissing
 from engine.workspace import PathNotFound, load_workspace
 
 

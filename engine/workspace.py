@@ -2,15 +2,15 @@
 runs all offline checks, and hands back the valid Plays plus every diagnostic, sorted.
 
 This is the loader room for a folder of files: discovery, reading the YAML (through
-`engine.loader`), reading the CRM metadata snapshots named by ``schema_file`` (JSON), schema checks,
-model building and the checks of `engine.checks`. A document with schema errors is still checked
-as far as it can be read (`engine.lenient`): every problem is reported in one run, each once.
+`engine.language.loader`), reading the CRM metadata snapshots named by ``schema_file`` (JSON), schema checks,
+model building and the checks of `engine.language.checks`. A document with schema errors is still checked
+as far as it can be read (`engine.language.lenient`): every problem is reported in one run, each once.
 File names in diagnostics are as the user named them: a relative path stays relative.
 
 Codes raised here: INTEG001 (no integration.yaml), INTEG002 (no schema_file), INTEG003
 (schema_file not found), INTEG004 (schema_file unreadable or not a snapshot), INTEG006 (more than
 one integration.yaml), PLAY001 (duplicate Play id), PLAY002 (a test names an unknown Play); and the
-CRM-state checks of `engine.crmstate` (CRMSTATE002..009) on each schema-valid test's `crm` block.
+CRM-state checks of `engine.evaluate.crmstate` (CRMSTATE002..009) on each schema-valid test's `crm` block.
 """
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import schema_check
-from engine.checks import check_conflicts, check_integration, check_play
-from engine.lenient import build_partial_integration, build_partial_play, is_uncertain
-from engine.checks.vocab import check_doc as check_vocab
-from engine.crmstate import check_crm_state
+from engine.language import schema_check
+from engine.language.checks import check_conflicts, check_integration, check_play
+from engine.language.lenient import build_partial_integration, build_partial_play, is_uncertain
+from engine.language.checks.vocab import check_doc as check_vocab
+from engine.evaluate.crmstate import check_crm_state
 from engine.diagnostics import Diagnostic, Severity, counts, did_you_mean, error, sort_key, warning
-from engine.loader import Document, load_file
-from engine.metadata import ObjectSchema, hubspot_objects, salesforce_objects
-from engine.model import DEFAULT_INTEGRATION, Integration, Play, build_integration, build_play
+from engine.language.loader import Document, load_file
+from engine.language.metadata import ObjectSchema, hubspot_objects, salesforce_objects
+from engine.language.model import DEFAULT_INTEGRATION, Integration, Play, build_integration, build_play
 
 PLAY_SUFFIXES = (".play.yaml", ".play.yml")
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
@@ -250,7 +250,7 @@ def load_workspace(paths: list[str] | str) -> Workspace:
 
 
 def _check_test_crm(doc: Document) -> list[Diagnostic]:
-    """The CRM-state checks (`engine.crmstate.check_crm_state`, CRMSTATE002..009) on a test's `crm`
+    """The CRM-state checks (`engine.evaluate.crmstate.check_crm_state`, CRMSTATE002..009) on a test's `crm`
     block, at their place in the YAML: `plays validate` reports what `plays test` would refuse."""
     crm = doc.data.get("crm") if isinstance(doc.data, dict) else None
     if not crm:

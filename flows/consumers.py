@@ -26,9 +26,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 from engine.connectors.base import ConnectionProblem, SyncStopped, json_value
 from engine.connectors.sync import sync_batch
-from engine.model import Integration, Play
+from engine.language.model import Integration, Play
 from engine.store import CursorMoved, Pending, Settle
-from engine.vocab import ENGAGEMENT_EVENTS, TRIGGER_EVENTS, EventType, TriggerType
+from engine.language.vocab import ENGAGEMENT_EVENTS, TRIGGER_EVENTS, EventType, TriggerType
 from flows.intents import reconcile, recording, stopped_settle
 from flows.runtime import Runtime, utcnow
 
@@ -80,7 +80,7 @@ def plays_integration(integration: Integration) -> Integration:
 
 def play_consumer(rt: Runtime, play_id: str) -> Consumer:
     """A Play's consumer talks only to the CRMs the Play writes to (no reads of the other CRM)."""
-    from engine.compiler import compile_play
+    from engine.evaluate.compiler import compile_play
 
     play = rt.plays[play_id]
     integ = plays_integration(rt.integration)
@@ -351,7 +351,7 @@ class PullReport:
 
 def _email_problems(crm: str, obj: str, rows: Iterable[dict]) -> list[dict]:
     """D-WB-5: pulled person records without a (valid) email cannot sync; report each one."""
-    from engine.events import normalize_email
+    from engine.evaluate.events import normalize_email
 
     out = []
     for rec in rows:
@@ -394,7 +394,7 @@ def pull_changes(rt: Runtime, *, clock: Callable[[], datetime] = utcnow) -> Pull
         except Exception as exc:  # noqa: BLE001 - reported, the sync goes on
             out.problems.append(f"{crm}: cannot read field metadata: {exc}")
             continue
-        from engine.metadata import hubspot_objects, salesforce_objects
+        from engine.language.metadata import hubspot_objects, salesforce_objects
 
         objects = salesforce_objects(live) if crm == "salesforce" else hubspot_objects(live)
         for obj, schema in objects.items():

@@ -6,7 +6,7 @@ Checks, in order, before anything is stored:
 - signature: ``X-Plays-Timestamp`` (unix seconds) and ``X-Plays-Signature: sha256=<hex>``, the
   HMAC-SHA256 with the shared secret of ``<timestamp>.<body>``; missing, wrong, outside the time
   window, or a request already seen within the window (a replay) -> 401;
-- structure: not JSON, or any event structurally broken (`engine.events.parse_event` errors) -> 422
+- structure: not JSON, or any event structurally broken (`engine.evaluate.events.parse_event` errors) -> 422
   with every reason; an unknown status or classification is accepted and logged (D-VOC-2).
 
 Then all events of the request are stored in one transaction (idempotent by id) and `on_stored` is
@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-from engine.events import parse_event
+from engine.evaluate.events import parse_event
 from engine.store import Store
 
 log = logging.getLogger("plays.ingest")

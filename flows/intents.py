@@ -19,7 +19,7 @@ import uuid
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from engine.connectors.base import is_blank, json_value
-from engine.policy import same
+from engine.evaluate.policy import same
 from engine.store import Settle, Store, normalize_email
 
 

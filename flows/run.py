@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine.diagnostics import Diagnostic
-from engine.events import iso_z, parse_events_text
+from engine.evaluate.events import iso_z, parse_events_text
 from engine.store import IngestResult, Store
 from flows.consumers import Report
 from flows.runtime import RuntimeSettings, get_runtime, utcnow

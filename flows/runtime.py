@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 from engine.connectors.auth import connect, connect_info
 from engine.connectors.base import ConnectionProblem
-from engine.metadata import hubspot_objects, salesforce_objects
+from engine.language.metadata import hubspot_objects, salesforce_objects
 from engine.store import Store
 from engine.workspace import Workspace, load_workspace
 
@@ -149,7 +149,7 @@ class Runtime:
 
     def audiences(self) -> dict[str, list]:
         """CSV audience rows of schedule Plays (paths relative to the Play file; D-AU-3)."""
-        from engine.audience import parse_csv
+        from engine.evaluate.audience import parse_csv
 
         out: dict[str, list] = {}
         for pid, play in self.plays.items():

@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from engine.audience import parse_duration
+from engine.evaluate.audience import parse_duration
 from flows.consumers import play_consumer, trigger_types
 from flows.ingest import IngestConfig, IngestServer
 from flows.runtime import RuntimeSettings, get_runtime

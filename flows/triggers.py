@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Callable, Iterable, Mapping
 
-from engine.model import Play
+from engine.language.model import Play
 
 log = logging.getLogger("plays.triggers")
 

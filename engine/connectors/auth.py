@@ -16,8 +16,8 @@ from typing import Any, Mapping
 
 from engine.connectors.base import Clock, ConnectionProblem, system_clock
 from engine.connectors.retry import RetryPolicy
-from engine.model import CrmSettings
-from engine.vocab import Crm
+from engine.language.model import CrmSettings
+from engine.language.vocab import Crm
 
 _REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

@@ -16,17 +16,17 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Iterable, Mapping, Sequence
 
-from engine.activities import EVENT_ID_FIELD
-from engine.audience import members as audience_members
+from engine.evaluate.activities import EVENT_ID_FIELD
+from engine.evaluate.audience import members as audience_members
 from engine.connectors.base import (ActivityCreate, Clock, Connector, KeptValue, Outcome, RecordWrite,
                                     SkippedRecord, SyncResult, is_blank, system_clock)
 from engine.connectors.retry import Rejected, Stop
-from engine.events import Event, event_from
-from engine.metadata import ObjectSchema, hubspot_objects, salesforce_objects
-from engine.model import Integration, Play
-from engine.plan import Activity, PlanResult, Planner, Skipped, Write
-from engine.policy import same
-from engine.vocab import NodeKind
+from engine.evaluate.events import Event, event_from
+from engine.language.metadata import ObjectSchema, hubspot_objects, salesforce_objects
+from engine.language.model import Integration, Play
+from engine.evaluate.plan import Activity, PlanResult, Planner, Skipped, Write
+from engine.evaluate.policy import same
+from engine.language.vocab import NodeKind
 
 _EMAIL_EVENTS = frozenset({"email_sent", "email_replied"})
 _TRACKED = frozenset({"email_opened", "email_clicked", "email_replied"})
@@ -130,8 +130,8 @@ def _rejected_read(crm: str, exc: Rejected):
 
 def _audience_emails(plays: list[Play], integration: Integration, tracking_state: Any, now: Any,
                      audiences: Mapping[str, Iterable[Mapping[str, Any]]] | None) -> set[str]:
-    from engine.plan import _to_us
-    from engine.tracking import TrackingState
+    from engine.evaluate.plan import _to_us
+    from engine.evaluate.tracking import TrackingState
     tracking = tracking_state if isinstance(tracking_state, TrackingState) else TrackingState.from_dict(tracking_state)
     now_us = _to_us(now)
     out: set[str] = set()

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from typer.testing import CliRunner
 
 from cli.main import app
-from engine.crmstate import check_crm_state, parse_crm_state_text
-from engine.events import parse_event, parse_events_text
+from engine.evaluate.crmstate import check_crm_state, parse_crm_state_text
+from engine.evaluate.events import parse_event, parse_events_text
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYS = Path(__file__).parent / "plan_cases" / "_plays"

@@ -14,7 +14,7 @@ import requests
 from engine.connectors.auth import connect
 from engine.connectors.base import ConnectionProblem
 from engine.connectors.retry import RetryPolicy
-from engine.model import build_integration
+from engine.language.model import build_integration
 
 FAST = RetryPolicy(attempts=3, initial=0.001, max_wait=0.01, jitter=0.001, timeout=5, settle=0.01)
 PASSWORD_AUTH = {"username": "${SF_USERNAME}", "password": "${SF_PASSWORD}",

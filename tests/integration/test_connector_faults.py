@@ -14,8 +14,8 @@ from conftest import wait_until
 from engine.connectors.auth import connect_info
 from engine.connectors.retry import RetryPolicy
 from engine.connectors.sync import sync_batch
-from engine.model import build_integration, build_play
-from engine.plan import plan
+from engine.language.model import build_integration, build_play
+from engine.evaluate.plan import plan
 
 N, NEW, MAILED, REPLIED = 160, 20, 50, 25
 LONG = {5, 50, 150}  # Salesforce refuses these titles (STRING_TOO_LONG): skipped with its reason

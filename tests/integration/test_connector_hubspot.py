@@ -15,8 +15,8 @@ from engine.connectors.auth import connect_info
 from engine.connectors.base import RecordWrite
 from engine.connectors.retry import RetryPolicy
 from engine.connectors.sync import apply_plan, sync_batch
-from engine.model import build_integration, build_play
-from engine.plan import plan
+from engine.language.model import build_integration, build_play
+from engine.evaluate.plan import plan
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = RetryPolicy(attempts=6, initial=0.001, max_wait=0.01, jitter=0.001, timeout=5, settle=0.01)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from engine.connectors.auth import connect_info
 from engine.connectors.base import RecordWrite
 from engine.connectors.retry import RetryPolicy
-from engine.model import build_integration
+from engine.language.model import build_integration
 
 INTEGRATION = build_integration({"salesforce": {}, "hubspot": {}})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.model import build_integration, build_play
+from engine.language.model import build_integration, build_play
 
 SF_TRACKING = {"track_opens": "Unify_Track_Opens__c", "click_count": "Unify_Click_Count__c",
                "clicked_at": "Unify_Clicked_At__c", "email_replies": "Unify_Email_Replies__c",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.model import build_play
-from engine.plan import plan
+from engine.language.model import build_play
+from engine.evaluate.plan import plan
 from planhelp import ev, hs_contact, hs_settings, integration, lead, sf_settings
 
 CRM = {"salesforce": {"Lead": [lead("L1")]}, "hubspot": {"contacts": [hs_contact("51")]}}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from engine.audience import members, parse_csv, parse_duration
-from engine.events import event_from, parse_time
-from engine.model import Audience
-from engine.tracking import TrackingConfig, TrackingState
+from engine.evaluate.audience import members, parse_csv, parse_duration
+from engine.evaluate.events import event_from, parse_time
+from engine.language.model import Audience
+from engine.evaluate.tracking import TrackingConfig, TrackingState
 from planhelp import ev, integration, sf_settings
 
 NOW = parse_time("2026-11-20T12:00:00Z")

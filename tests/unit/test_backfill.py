@@ -1,12 +1,12 @@
-"""The pure part of `plays backfill` (engine/backfill.py): D-WB-8 forward-only tracking fields get
+"""The pure part of `plays backfill` (engine/evaluate/backfill.py): D-WB-8 forward-only tracking fields get
 history only on request; the figure is recomputed from every event, counting from T; only F is
 written (owned, D-WB-1, so whatever the CRM holds); other tracking fields are untouched."""
 
 from __future__ import annotations
 
-from engine.backfill import NOT_TRACKING, figures, plan_backfill, resolve_field
+from engine.evaluate.backfill import NOT_TRACKING, figures, plan_backfill, resolve_field
 from engine.diagnostics import Diagnostic
-from engine.plan import plan
+from engine.evaluate.plan import plan
 from planhelp import ev, hs_contact, hs_settings, integration, lead, sf_settings
 
 START = {"Unify_Click_Count__c": "2026-11-01T00:00:00Z"}
@@ -88,8 +88,8 @@ def test_unknown_or_non_tracking_field_is_a_diagnostic():
 
 
 def test_tracking_patch_moves_only_f_slot_of_the_stored_aggregate():
-    from engine.backfill import tracking_patch
-    from engine.tracking import TrackingState
+    from engine.evaluate.backfill import tracking_patch
+    from engine.evaluate.tracking import TrackingState
 
     integ = integration(sf=sf_settings(field_mappings_since=START), hs=hs_settings())
     target = resolve_field(integ, "Unify_Click_Count__c")

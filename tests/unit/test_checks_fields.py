@@ -1,4 +1,4 @@
-"""Field checks (engine/checks/fields.py) against the example CRM snapshots: D-FT-1 literal types,
+"""Field checks (engine/language/checks/fields.py) against the example CRM snapshots: D-FT-1 literal types,
 D-FT-2 unsupported types, D-FT-3 picklist defaults and values, D-FT-4 advice, read-only fields,
 object `auto`, integration defaults / owned / tracking targets."""
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.checks.fields import literal_problem
-from engine.metadata import FieldInfo
+from engine.language.checks.fields import literal_problem
+from engine.language.metadata import FieldInfo
 from engine.workspace import load_workspace
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,5 +1,5 @@
 """Vocabulary (D-VOC-1/2, branch coverage), triggers that can never match, template variables,
-integration settings and conflicts between Plays (engine/checks/*), through `load_workspace`."""
+integration settings and conflicts between Plays (engine/language/checks/*), through `load_workspace`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.checks.template_vars import variable_problem
+from engine.language.checks.template_vars import variable_problem
 from engine.workspace import load_workspace
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,10 +1,10 @@
-"""Schema check (engine/schema_check.py): one precise diagnostic per violation, at the value (or the
+"""Schema check (engine/language/schema_check.py): one precise diagnostic per violation, at the value (or the
 key), inside if/then and oneOf; status/classification enum errors left to the vocabulary check."""
 
 from __future__ import annotations
 
-from engine import schema_check
-from engine.loader import load_yaml
+from engine.language import schema_check
+from engine.language.loader import load_yaml
 
 BASE = """\
 play: p

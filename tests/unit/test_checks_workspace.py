@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from cli import report
 from cli.main import app
 from engine.diagnostics import error, warning
-from engine.model import DEFAULT_INTEGRATION
+from engine.language.model import DEFAULT_INTEGRATION
 from engine.workspace import PathNotFound, load_workspace
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine.compiler import BRANCH, SYNC, CompileError, EvalContext, compile_play, compile_plays, compile_template
-from engine.events import event_from
-from engine.model import build_play
-from engine.templates import render
+from engine.evaluate.compiler import BRANCH, SYNC, CompileError, EvalContext, compile_play, compile_plays, compile_template
+from engine.evaluate.events import event_from
+from engine.language.model import build_play
+from engine.language.templates import render
 from planhelp import integration, sf_settings, sync_play
 
 EVENT = event_from({"id": "e1", "type": "reply_classified", "at": "2026-11-20T10:00:00Z", "sequence": "Q4",

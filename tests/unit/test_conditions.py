@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.conditions import compile_condition, compile_when, evaluate
-from engine.events import event_from
-from engine.model import build_condition
+from engine.evaluate.conditions import compile_condition, compile_when, evaluate
+from engine.evaluate.events import event_from
+from engine.language.model import build_condition
 
 
 class Ctx:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.crmstate import CrmState
+from engine.evaluate.crmstate import CrmState
 
 
 def test_index_normalises_emails_and_keeps_other_objects():
@@ -48,7 +48,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from engine.crmstate import check_crm_state, parse_crm_state_text  # noqa: E402
+from engine.evaluate.crmstate import check_crm_state, parse_crm_state_text  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[2] / "plays" / "events" / "demo-crm-state.json"
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from engine.events import (EventError, add_days, event_from, iso_z, normalize_email, parse_event, parse_events_text,
+from engine.evaluate.events import (EventError, add_days, event_from, iso_z, normalize_email, parse_event, parse_events_text,
                            parse_time)
 
 GOOD = {"id": "evt-001", "type": "sequence_status_changed", "at": "2026-11-20T10:00:00Z",
@@ -151,7 +151,7 @@ def test_byte_order_mark_is_ignored():
 
 
 def test_huge_line_is_refused_without_parsing():
-    from engine.eventfile import MAX_EVENT_CHARS
+    from engine.evaluate.eventfile import MAX_EVENT_CHARS
 
     big = json.dumps(dict(GOOD, contact={"email": "a@b.io", "note": "x" * MAX_EVENT_CHARS}))
     events, diags = parse_events_text(big + "\n" + json.dumps(dict(GOOD, id="e2")), "ev.jsonl")
@@ -189,7 +189,7 @@ def test_timestamp_hints(raw, hint):
 
 
 def test_json_locator():
-    from engine.jsonpos import Locator
+    from engine.language.jsonpos import Locator
 
     text = '{"a": [1, {"b": "x"}, []],\n "c": {}, "d": {"e": null}}'
     loc = Locator(text)

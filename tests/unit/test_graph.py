@@ -1,4 +1,4 @@
-"""The graph module (engine/graph.py) and the pictures (engine/render_graph.py, `plays graph`):
+"""The graph module (engine/language/graph.py) and the pictures (engine/language/render_graph.py, `plays graph`):
 dangling references, cycles as `a --> b --> a`, reachability, ways to stop; Mermaid and DOT."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from engine import graph
-from engine.loader import load_yaml
-from engine.model import STOP, build_play
-from engine.render_graph import to_dot, to_mermaid
+from engine.language import graph
+from engine.language.loader import load_yaml
+from engine.language.model import STOP, build_play
+from engine.language.render_graph import to_dot, to_mermaid
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "plays").glob("*.play.yaml"))

@@ -1,6 +1,6 @@
-"""Every problem in one run, each once: schema findings merged (engine/schema_merge.py), Plays and
-integration settings built leniently from their valid parts (engine/lenient.py), and the graph and
-content checks that run on them (engine/graph.py, engine/checks, engine/workspace.py)."""
+"""Every problem in one run, each once: schema findings merged (engine/language/schema_merge.py), Plays and
+integration settings built leniently from their valid parts (engine/language/lenient.py), and the graph and
+content checks that run on them (engine/language/graph.py, engine/checks, engine/workspace.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from engine import graph, schema_check
-from engine.checks import check_play
-from engine.lenient import Loose, build_partial_integration, build_partial_play, is_uncertain
-from engine.loader import load_yaml
-from engine.metadata import salesforce_objects
-from engine.model import DEFAULT_INTEGRATION, STOP, build_play
-from engine.vocab import NodeKind
+from engine.language import graph, schema_check
+from engine.language.checks import check_play
+from engine.language.lenient import Loose, build_partial_integration, build_partial_play, is_uncertain
+from engine.language.loader import load_yaml
+from engine.language.metadata import salesforce_objects
+from engine.language.model import DEFAULT_INTEGRATION, STOP, build_play
+from engine.language.vocab import NodeKind
 from engine.workspace import load_workspace
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""The loader (engine/loader.py): positions of every value and key, YAML 1.2 semantics, safety
+"""The loader (engine/language/loader.py): positions of every value and key, YAML 1.2 semantics, safety
 limits (tags, aliases, size, depth) and duplicate keys as coded diagnostics, never exceptions."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from engine.loader import MAX_ALIASES, MAX_BYTES, MAX_DEPTH, load_file, load_yaml
+from engine.language.loader import MAX_ALIASES, MAX_BYTES, MAX_DEPTH, load_file, load_yaml
 
 TEXT = """\
 play: p

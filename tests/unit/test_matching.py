@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.crmstate import CrmState
-from engine.matching import create_object, find
+from engine.evaluate.crmstate import CrmState
+from engine.evaluate.matching import create_object, find
 
 
 def state(leads=(), contacts=(), hs=()):

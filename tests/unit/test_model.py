@@ -1,7 +1,7 @@
 """Model building: Plays and integration settings from plain documents (D-WB-1 owned fields, D-EM-1..3)."""
 
-from engine.model import STOP, build_integration, build_play
-from engine.vocab import Crm, NodeKind, TriggerType
+from engine.language.model import STOP, build_integration, build_play
+from engine.language.vocab import Crm, NodeKind, TriggerType
 
 PLAY = {
     "play": "p1",

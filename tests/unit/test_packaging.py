@@ -8,7 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from engine.schema_check import SCHEMA_FILES
+from engine.language.schema_check import SCHEMA_FILES
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from engine.compiler import compile_plays
-from engine.events import make_event
-from engine.model import build_play
-from engine.plan import Planner, PlanResult, Write, plan
-from engine.tracking import TrackingState
+from engine.evaluate.compiler import compile_plays
+from engine.evaluate.events import make_event
+from engine.language.model import build_play
+from engine.evaluate.plan import Planner, PlanResult, Write, plan
+from engine.evaluate.tracking import TrackingState
 from planhelp import ev, hs_contact, hs_play, hs_settings, integration, lead, sf_settings, sync_play, writes_by
 
 SF = integration(sf=sf_settings(default_values={"LeadSource": "Unify"}))
@@ -277,7 +277,7 @@ def test_runtime_picklist_check_with_metadata(sf_objects):
 def sf_objects():
     from pathlib import Path
 
-    from engine.metadata import salesforce_objects
+    from engine.language.metadata import salesforce_objects
     root = Path(__file__).resolve().parents[2]
     return {"salesforce": salesforce_objects(json.loads((root / "plays/crm/salesforce.describe.json").read_text()))}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.playtest import compare, values_equal
+from engine.evaluate.playtest import compare, values_equal
 
 ACTUAL = {"writes": [{"play": "p", "node": "n", "crm": "salesforce", "object": "Lead", "record": "L1",
                       "email": "a@b.io", "op": "update", "fields": {"Status": "Replied", "Score": 3}}],
@@ -48,9 +48,9 @@ def test_values_equal():
 
 
 def test_crm_slips_and_broken_events_fail_the_test_with_positions():
-    from engine.loader import load_yaml
-    from engine.model import DEFAULT_INTEGRATION, build_play
-    from engine.playtest import run_test
+    from engine.language.loader import load_yaml
+    from engine.language.model import DEFAULT_INTEGRATION, build_play
+    from engine.evaluate.playtest import run_test
 
     event = "  - {id: e1, type: email_opened, at: '2026-11-20T10:00:00Z', reply: {tag: x}}"
     text = "test: t\nplay: p\ncrm:\n  salesforce:\n    Leads: []\nevents:\n" + event + "\n"

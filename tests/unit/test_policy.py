@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.metadata import FieldInfo, ObjectSchema
-from engine.policy import coerce, CoerceError, decide, is_blank, same
+from engine.language.metadata import FieldInfo, ObjectSchema
+from engine.evaluate.policy import coerce, CoerceError, decide, is_blank, same
 
 OWNED = frozenset({"Unify_Most_Recent_Play__c", "Unify_Track_Opens__c"})
 SCHEMA = ObjectSchema("Lead", {

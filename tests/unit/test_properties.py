@@ -12,9 +12,9 @@ import random
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from engine.compiler import compile_plays
-from engine.model import build_play
-from engine.plan import Planner
+from engine.evaluate.compiler import compile_plays
+from engine.language.model import build_play
+from engine.evaluate.plan import Planner
 from planhelp import hs_settings, integration, sf_settings
 
 INTEG = integration(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from engine.events import event_from
-from engine.plan import plan
-from engine.tracking import TrackingConfig, TrackingState, host_on_domains
+from engine.evaluate.events import event_from
+from engine.evaluate.plan import plan
+from engine.evaluate.tracking import TrackingConfig, TrackingState, host_on_domains
 from planhelp import ev, integration, lead, sf_settings
 
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from engine.events import Event, add_days
-from engine.model import CrmSettings
+from engine.evaluate.events import Event, add_days
+from engine.language.model import CrmSettings
 
 SF_EVENT_ID = "Unify_Event_Id__c"
 HS_EVENT_ID = "unify_event_id"

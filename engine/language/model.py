@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from engine.vocab import Crm, NodeKind, TRACKING_KEYS, TriggerType
+from engine.language.vocab import Crm, NodeKind, TRACKING_KEYS, TriggerType
 
 STOP = "stop"
 OPERATORS = ("not", "in", "contains", "exists", "gt", "lt")

@@ -9,7 +9,7 @@ Codes: EVENT002 not an object, EVENT003 missing key, EVENT004 wrong type, EVENT0
 EVENT006 unknown event type, EVENT007 unknown key (the hint says where a misplaced key belongs),
 EVENT008 unknown sequence status (warning), EVENT009 unknown reply classification (warning),
 EVENT013 an event missing what its type needs to be of use (warning). Diagnostics point at the
-offending value (at the key for an unknown key). Files (JSONL or an array): `engine.eventfile`.
+offending value (at the key for an unknown key). Files (JSONL or an array): `engine.evaluate.eventfile`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
 from engine.diagnostics import Diagnostic, did_you_mean, error, warning
-from engine.jsonpos import Locator
-from engine.vocab import CLASSIFICATIONS, STATUSES, EventType
+from engine.language.jsonpos import Locator
+from engine.language.vocab import CLASSIFICATIONS, STATUSES, EventType
 
 EVENT_TYPES: frozenset[str] = frozenset(t.value for t in EventType)
 _STATUS_SET = frozenset(STATUSES)
@@ -387,8 +387,8 @@ def make_event(id: str, type: str, at: str, **kw: Any) -> Event:
 # ------------------------------------------------------------------------------------------- files
 
 def parse_events_text(text: str, file: str = "<events>") -> tuple[list[Event], list[Diagnostic]]:
-    """Parse an events file: JSONL or one JSON array (see `engine.eventfile`)."""
-    from engine.eventfile import parse_events_text as parse
+    """Parse an events file: JSONL or one JSON array (see `engine.evaluate.eventfile`)."""
+    from engine.evaluate.eventfile import parse_events_text as parse
 
     return parse(text, file)
 

@@ -8,17 +8,17 @@ Keys: ``sequence_status`` (the event's `to` for a status change, else its `statu
 D-VOC-1/2 at run time: a status or classification outside the vocabulary is kept, but every
 condition on it is false, so such an event only ever reaches a branch's `default`.
 
-Every getter takes an evaluation context with ``event`` (an `engine.events.Event`) and
-``contact_value(name)`` (see `engine.compiler.EvalContext`).
+Every getter takes an evaluation context with ``event`` (an `engine.evaluate.events.Event`) and
+``contact_value(name)`` (see `engine.evaluate.compiler.EvalContext`).
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from engine.events import parse_time
-from engine.model import Condition
-from engine.vocab import CLASSIFICATIONS, STATUSES
+from engine.evaluate.events import parse_time
+from engine.language.model import Condition
+from engine.language.vocab import CLASSIFICATIONS, STATUSES
 
 _STATUS_SET = frozenset(STATUSES)
 _CLASS_SET = frozenset(CLASSIFICATIONS)

@@ -7,7 +7,7 @@ the mapping start.
 
 No aggregation lives here: the integration is narrowed to the one field (its start moved to T, every
 other tracking field and CRM left out) and the engine's own `Planner` / `TrackingState`
-(`engine.tracking`) do the counting, with the same filters (duplicate event ids, web-tag domains
+(`engine.evaluate.tracking`) do the counting, with the same filters (duplicate event ids, web-tag domains
 D-TR-2, in-thread replies D-EM-5) as the runtime's tracking consumer. `plan_backfill` also matches
 the contacts to the CRM records read (D-WB-5/6) and yields `Write`s holding only F; the field is
 owned (D-WB-1), so the connectors write it whatever the CRM holds.
@@ -19,11 +19,11 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
 from engine.diagnostics import Diagnostic, did_you_mean, error
-from engine.events import Event, event_from, iso_z, to_us
-from engine.metadata import ObjectSchema
-from engine.model import Integration
-from engine.plan import Planner, Skipped, Write
-from engine.tracking import CRMS, tracking_fields
+from engine.evaluate.events import Event, event_from, iso_z, to_us
+from engine.language.metadata import ObjectSchema
+from engine.language.model import Integration
+from engine.evaluate.plan import Planner, Skipped, Write
+from engine.evaluate.tracking import CRMS, tracking_fields
 
 # Diagnostic code (catalogue: docs/diagnostics.md)
 NOT_TRACKING = "BACKFILL001"

@@ -2,7 +2,7 @@
 people use for it), which node or trigger type a misplaced key belongs to, and the fix for common
 YAML slips (a list where a mapping belongs, an unquoted ``: ``, single braces, ``yes`` for true).
 
-Used by `engine.schema_check`; pure functions of the value, its path and the schema.
+Used by `engine.language.schema_check`; pure functions of the value, its path and the schema.
 """
 
 from __future__ import annotations

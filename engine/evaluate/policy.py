@@ -21,9 +21,9 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Iterable, Mapping
 
-from engine.conditions import equal
-from engine.events import iso_z, parse_time
-from engine.metadata import FieldInfo, ObjectSchema
+from engine.evaluate.conditions import equal
+from engine.evaluate.events import iso_z, parse_time
+from engine.language.metadata import FieldInfo, ObjectSchema
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

@@ -17,12 +17,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from engine.crmstate import check_crm_state
+from engine.evaluate.crmstate import check_crm_state
 from engine.diagnostics import Diagnostic, Severity
-from engine.events import parse_event_list, parse_time
-from engine.loader import Document
-from engine.model import Integration, Play
-from engine.plan import PlanResult, plan
+from engine.evaluate.events import parse_event_list, parse_time
+from engine.language.loader import Document
+from engine.language.model import Integration, Play
+from engine.evaluate.plan import PlanResult, plan
 
 LISTS = ("writes", "kept", "activities", "skipped")
 

@@ -9,13 +9,13 @@ from a document with schema errors (then only where the model can be trusted).
 
 from __future__ import annotations
 
-from engine import graph
-from engine.checks import conflicts, fields, integration as integration_checks, template_vars, triggers, vocab
+from engine.language import graph
+from engine.language.checks import conflicts, fields, integration as integration_checks, template_vars, triggers, vocab
 from engine.diagnostics import Diagnostic
-from engine.lenient import PartialPlay
-from engine.loader import Document
-from engine.metadata import ObjectSchema
-from engine.model import Integration, Play
+from engine.language.lenient import PartialPlay
+from engine.language.loader import Document
+from engine.language.metadata import ObjectSchema
+from engine.language.model import Integration, Play
 
 CrmObjects = dict[str, dict[str, ObjectSchema]]
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 
 from engine.diagnostics import Diagnostic, error, warning
-from engine.lenient import is_uncertain
-from engine.loader import Document
-from engine.model import Integration, Play
+from engine.language.lenient import is_uncertain
+from engine.language.loader import Document
+from engine.language.model import Integration, Play
 
 SECRET_KEYS = ("session_id", "password", "security_token", "client_secret", "access_token")
 _ENV_PREFIX = {"salesforce": "SF", "hubspot": "HUBSPOT"}

@@ -17,11 +17,11 @@ from functools import lru_cache
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
-from engine.events import Event, iso_z, parse_time
-from engine.metadata import ObjectSchema
-from engine.policy import CoerceError, coerce, same
-from engine.model import Integration
-from engine.vocab import FILTERED_CLASSIFICATIONS, TRACKING_KEYS
+from engine.evaluate.events import Event, iso_z, parse_time
+from engine.language.metadata import ObjectSchema
+from engine.evaluate.policy import CoerceError, coerce, same
+from engine.language.model import Integration
+from engine.language.vocab import FILTERED_CLASSIFICATIONS, TRACKING_KEYS
 
 CRMS = ("salesforce", "hubspot")
 # slot layout of one contact's aggregate list

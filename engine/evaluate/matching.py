@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from engine.crmstate import CrmState, Record
+from engine.evaluate.crmstate import CrmState, Record
 
 
 class Match(NamedTuple):

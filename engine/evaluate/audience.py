@@ -21,9 +21,9 @@ import re
 from typing import Any, Iterable, Mapping
 
 from engine.diagnostics import Diagnostic, warning
-from engine.events import normalize_email
-from engine.model import Audience
-from engine.tracking import TrackingState
+from engine.evaluate.events import normalize_email
+from engine.language.model import Audience
+from engine.evaluate.tracking import TrackingState
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNIT_US = {"s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000, "w": 604_800_000_000}

@@ -24,9 +24,9 @@ from types import MappingProxyType
 from typing import Any, Iterable
 
 from engine.diagnostics import did_you_mean
-from engine.model import STOP, Case, Integration, Node, Play, Trigger, build_integration, build_node, build_trigger
-from engine.schema_check import Finding
-from engine.vocab import Crm, NodeKind, TriggerType
+from engine.language.model import STOP, Case, Integration, Node, Play, Trigger, build_integration, build_node, build_trigger
+from engine.language.schema_check import Finding
+from engine.language.vocab import Crm, NodeKind, TriggerType
 
 _REF = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 CONTENT_KEYS = ("when", "fields", "properties", "default_values", "overwrite", "subject", "description", "object",

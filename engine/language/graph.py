@@ -9,7 +9,7 @@ node (warning), GRAPH005 no way to stop. (A node named ``stop`` is a schema erro
 
 One mistake, one report: a dangling reference counts as an exit (no GRAPH005) and as going to the
 node it probably meant (that node and what follows it are not "unreachable"). For a Play built
-leniently (`engine.lenient`), nodes with schema errors count as exits, their unreadable edges as
+leniently (`engine.language.lenient`), nodes with schema errors count as exits, their unreadable edges as
 going to their probable targets, and an edge that cannot be read at all turns GRAPH004 off.
 """
 
@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Callable
 import networkx as nx
 
 from engine.diagnostics import Diagnostic, did_you_mean, error, warning
-from engine.model import STOP, Play
-from engine.vocab import NodeKind
+from engine.language.model import STOP, Play
+from engine.language.vocab import NodeKind
 
 if TYPE_CHECKING:
-    from engine.lenient import Loose
+    from engine.language.lenient import Loose
 
 Pos = Callable[..., tuple[int, int]]
 

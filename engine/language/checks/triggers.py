@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 
 from engine.diagnostics import Diagnostic, error
-from engine.loader import Document
-from engine.model import Condition, Play
-from engine.vocab import CLASSIFICATIONS, ENGAGEMENT_EVENTS, STATUSES, TRIGGER_EVENTS, TriggerType
+from engine.language.loader import Document
+from engine.language.model import Condition, Play
+from engine.language.vocab import CLASSIFICATIONS, ENGAGEMENT_EVENTS, STATUSES, TRIGGER_EVENTS, TriggerType
 
 _CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _CRON_NAMES = ("minute", "hour", "day of month", "month", "day of week")

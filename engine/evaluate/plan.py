@@ -27,16 +27,16 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Iterable, Mapping
 
-from engine.activities import email_activities, task
-from engine.audience import members as audience_members
-from engine.compiler import BRANCH, SYNC, CompiledPlay, CompiledPlays, EvalContext, compile_plays
-from engine.crmstate import CrmState, Record, fill_required, new_record_fields
-from engine.events import Event, add_days, event_from, iso_z, to_us
-from engine.matching import Match, create_object, find
-from engine.metadata import ObjectSchema
-from engine.model import Integration, Play
-from engine.policy import NetWrites, decide, is_blank
-from engine.tracking import TrackingConfig, TrackingState, changed_fields, host_on_domains, tracking_fields
+from engine.evaluate.activities import email_activities, task
+from engine.evaluate.audience import members as audience_members
+from engine.evaluate.compiler import BRANCH, SYNC, CompiledPlay, CompiledPlays, EvalContext, compile_plays
+from engine.evaluate.crmstate import CrmState, Record, fill_required, new_record_fields
+from engine.evaluate.events import Event, add_days, event_from, iso_z, to_us
+from engine.evaluate.matching import Match, create_object, find
+from engine.language.metadata import ObjectSchema
+from engine.language.model import Integration, Play
+from engine.evaluate.policy import NetWrites, decide, is_blank
+from engine.evaluate.tracking import TrackingConfig, TrackingState, changed_fields, host_on_domains, tracking_fields
 
 _TRACKED = frozenset({"email_opened", "email_clicked", "email_replied"})
 _to_us = to_us  # kept for callers of the earlier private name (engine.connectors.sync)

@@ -18,10 +18,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from engine.diagnostics import error
-from engine.loader import Document
+from engine.language.loader import Document
 
 if TYPE_CHECKING:
-    from engine.schema_check import Finding
+    from engine.language.schema_check import Finding
 
 NODE_KEYS = ("type", "description", "object", "fields", "properties", "default_values", "overwrite", "create",
              "next", "cases", "default", "crm", "subject", "due_in_days")

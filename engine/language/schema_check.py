@@ -11,7 +11,7 @@ Codes: SCHEMA001 unknown key, SCHEMA002 missing key, SCHEMA003 wrong type, SCHEM
 allowed, SCHEMA005 pattern/format, SCHEMA006 size or range, SCHEMA007 other violation.
 
 `findings` also says where each problem belongs in the document (a `Finding`), so the workspace can
-build a model from the parts that are valid; `engine.schema_merge` folds findings that are one
+build a model from the parts that are valid; `engine.language.schema_merge` folds findings that are one
 problem (a misspelt required key is not also "missing"; keys not indented under an empty key).
 
 The JSON Schemas ship as package data (``plays_schemas``); reading them is resource loading, done
@@ -33,10 +33,10 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from engine.diagnostics import Diagnostic, did_you_mean, error
-from engine.loader import Document
-from engine.metadata import UNSUPPORTED_OBJECTS
-from engine import schema_hints as hints
-from engine.schema_merge import merge
+from engine.language.loader import Document
+from engine.language.metadata import UNSUPPORTED_OBJECTS
+from engine.language import schema_hints as hints
+from engine.language.schema_merge import merge
 
 SCHEMA_FILES = {
     "play": ("play.schema.json",),
@@ -99,7 +99,7 @@ def schemas_dir() -> Path:
 
         return Path(plays_schemas.__file__).parent
     except ImportError:
-        return Path(__file__).resolve().parents[1] / "schemas"
+        return Path(__file__).resolve().parents[2] / "schemas"
 
 
 @lru_cache(maxsize=1)

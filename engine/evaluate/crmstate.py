@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
 from engine.diagnostics import Diagnostic, Severity, did_you_mean, error, warning
-from engine.events import normalize_email, parse_crm_time
-from engine.jsonpos import JSON_DECODER, Locator, line_col
+from engine.evaluate.events import normalize_email, parse_crm_time
+from engine.language.jsonpos import JSON_DECODER, Locator, line_col
 
 PERSON_OBJECTS: dict[str, tuple[str, ...]] = {"salesforce": ("Lead", "Contact"), "hubspot": ("contacts",)}
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from engine.diagnostics import Diagnostic, did_you_mean, error, warning
-from engine.loader import Document
-from engine.model import Play
-from engine.vocab import CLASSIFICATIONS, STATUSES, TriggerType
+from engine.language.loader import Document
+from engine.language.model import Play
+from engine.language.vocab import CLASSIFICATIONS, STATUSES, TriggerType
 
 # Words people use for a value that is spelled otherwise (D-PLAY-3: "Not interested" is Negative).
 ALIASES = {

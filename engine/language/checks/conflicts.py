@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.checks.triggers import trigger_events
+from engine.language.checks.triggers import trigger_events
 from engine.diagnostics import Diagnostic, warning
-from engine.loader import Document
-from engine.model import Play
-from engine.templates import is_template
+from engine.language.loader import Document
+from engine.language.model import Play
+from engine.language.templates import is_template
 
 
 def _objects(crm: str, obj: str) -> tuple[str, ...]:

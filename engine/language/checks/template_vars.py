@@ -16,11 +16,11 @@ from __future__ import annotations
 from typing import Iterator
 
 from engine.diagnostics import Diagnostic, did_you_mean, error
-from engine.loader import Document
-from engine.metadata import ObjectSchema
-from engine.model import Node, Play
-from engine.templates import ROOTS, TemplateSyntaxProblem, is_template, variables
-from engine.vocab import STANDARD_CONTACT_ATTRIBUTES
+from engine.language.loader import Document
+from engine.language.metadata import ObjectSchema
+from engine.language.model import Node, Play
+from engine.language.templates import ROOTS, TemplateSyntaxProblem, is_template, variables
+from engine.language.vocab import STANDARD_CONTACT_ATTRIBUTES
 
 CrmObjects = dict[str, dict[str, ObjectSchema]]
 

@@ -1,13 +1,13 @@
 """The compiler: a validated Play becomes a flat table the planner runs without networkx.
 
-networkx builds and checks the graph (`engine.graph`); the compiled form is a tuple of nodes
+networkx builds and checks the graph (`engine.language.graph`); the compiled form is a tuple of nodes
 addressed by index (``-1`` is ``stop``), each branch case a closure over its `when`, each field value
 either a literal or a compiled template. Templates of the form ``text {{ a.b }} text`` are compiled
 to plain lookups (no jinja per event); anything else (filters, expressions, statements) goes
-through the sandboxed jinja2 of `engine.templates`, with the same result.
+through the sandboxed jinja2 of `engine.language.templates`, with the same result.
 
 `compile_plays` also builds the trigger index: event type -> the Plays that event can fire, in
-Play-id order (the merge order of several Plays on one event, see `engine.plan`).
+Play-id order (the merge order of several Plays on one event, see `engine.evaluate.plan`).
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from typing import Any, Callable, Iterable, Mapping
 
 import networkx as nx
 
-from engine import graph
-from engine.conditions import compile_when, event_attr
-from engine.crmstate import ATTRIBUTE_FIELDS
+from engine.language import graph
+from engine.evaluate.conditions import compile_when, event_attr
+from engine.evaluate.crmstate import ATTRIBUTE_FIELDS
 from engine.diagnostics import Diagnostic, error
-from engine.model import STOP, Integration, Play
-from engine.templates import _finalize, is_template, render
-from engine.vocab import ENGAGEMENT_EVENTS, TRIGGER_EVENTS, NodeKind, TriggerType
+from engine.language.model import STOP, Integration, Play
+from engine.language.templates import _finalize, is_template, render
+from engine.language.vocab import ENGAGEMENT_EVENTS, TRIGGER_EVENTS, NodeKind, TriggerType
 
 BRANCH, SYNC, TASK = 0, 1, 2
 _DICT_METHODS = frozenset(dir(dict))
@@ -147,7 +147,7 @@ def _text(v: Any) -> str:
 
 
 def compile_template(text: str) -> Callable[[EvalContext], str]:
-    """A template -> ``fn(ctx) -> str`` with the result `engine.templates.render` would give."""
+    """A template -> ``fn(ctx) -> str`` with the result `engine.language.templates.render` would give."""
     pieces: list[Any] = []
     pos = 0
     for m in _VAR.finditer(text):

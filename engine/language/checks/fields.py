@@ -23,11 +23,11 @@ from datetime import date, datetime
 from typing import Any, Iterable
 
 from engine.diagnostics import Diagnostic, did_you_mean, error, warning
-from engine.lenient import is_uncertain
-from engine.loader import Document
-from engine.metadata import FieldInfo, ObjectSchema
-from engine.model import CrmSettings, Integration, Node, Play
-from engine.templates import is_template
+from engine.language.lenient import is_uncertain
+from engine.language.loader import Document
+from engine.language.metadata import FieldInfo, ObjectSchema
+from engine.language.model import CrmSettings, Integration, Node, Play
+from engine.language.templates import is_template
 
 CrmObjects = dict[str, dict[str, ObjectSchema]]
 

@@ -1,6 +1,6 @@
 """Events files (`plays plan --events`, `plays run`): JSONL, one event a line, or one JSON array.
 
-Every event goes through `engine.events.parse_event`; what only a file can get wrong is checked
+Every event goes through `engine.evaluate.events.parse_event`; what only a file can get wrong is checked
 here, each as a coded diagnostic at ``file:line:col``: a line that is not JSON (EVENT001; after 20
 such lines the rest are counted, not listed), JSON spread over lines or an array followed by more
 text (EVENT001), a CRM state file given as events (EVENT002), a line over 5 MiB (EVENT011), an id
@@ -14,8 +14,8 @@ import json
 from typing import Any, Iterator
 
 from engine.diagnostics import Diagnostic, error, warning
-from engine.events import Event, Locate, parse_event
-from engine.jsonpos import JSON_DECODER, Locator, line_col
+from engine.evaluate.events import Event, Locate, parse_event
+from engine.language.jsonpos import JSON_DECODER, Locator, line_col
 
 MAX_EVENT_CHARS = 5 * 1024 * 1024  # one event; the same bound as the ingest endpoint's body
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.graph import edges
-from engine.model import STOP, Condition, Node, Play
-from engine.vocab import NodeKind
+from engine.language.graph import edges
+from engine.language.model import STOP, Condition, Node, Play
+from engine.language.vocab import NodeKind
 
 MAX_LABEL = 60
 MAX_FIELDS = 4
