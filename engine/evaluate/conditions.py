@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from engine.evaluate.events import parse_time
+from engine.evaluate.policy import _num, equal, is_blank
 from engine.language.model import Condition
 from engine.language.vocab import CLASSIFICATIONS, STATUSES
 
@@ -29,35 +30,6 @@ Test = Callable[[Any], bool]
 
 # ------------------------------------------------------------------------------------- comparisons
 
-def _num(v: Any) -> float | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, (int, float)):
-        return float(v)
-    if isinstance(v, str):
-        try:
-            return float(v.strip())
-        except ValueError:
-            return None
-    return None
-
-
-def equal(v: Any, operand: Any) -> bool:
-    """Equality with light coercion: ``"3" == 3``, ``"true" == True``; strings compare exactly."""
-    if v == operand and type(v) is type(operand):
-        return True
-    if v is None or operand is None:
-        return v is operand
-    if isinstance(v, bool) or isinstance(operand, bool):
-        return str(v).lower() == str(operand).lower()
-    if isinstance(v, str) and isinstance(operand, str):
-        return False
-    a, b = _num(v), _num(operand)
-    if a is not None and b is not None:
-        return a == b
-    return v == operand
-
-
 def _ordered(v: Any, operand: Any) -> tuple[Any, Any] | None:
     a, b = _num(v), _num(operand)
     if a is not None and b is not None:
@@ -69,7 +41,8 @@ def _ordered(v: Any, operand: Any) -> tuple[Any, Any] | None:
 
 
 def blank(v: Any) -> bool:
-    return v is None or v == "" or (isinstance(v, (list, tuple)) and not v)
+    """For `exists`: blank as D-WB-2 says (`engine.evaluate.policy.is_blank`), or an empty list."""
+    return is_blank(v) or (isinstance(v, (list, tuple)) and not v)
 
 
 def make_test(op: str, operand: Any) -> Test:

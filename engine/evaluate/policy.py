@@ -3,7 +3,8 @@
 Pure functions over values; the planner calls `decide` once per sync node and record.
 
 - Owned fields (D-WB-1) are written whenever the engine has a value.
-- Any other field is written only when the CRM field is blank: None or "" (D-WB-2); otherwise the
+- Any other field is written only when the CRM field is blank (`is_blank`: None, "" or only
+  whitespace, D-WB-2); otherwise the
   wanted value is reported `kept` with the current one. A field listed in the node's `overwrite`
   opt-in (D-WB-4) is written anyway and reported as overwritten.
 - A created record (D-WB-3) gets every mapped field that has a value.
@@ -21,7 +22,6 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Iterable, Mapping
 
-from engine.evaluate.conditions import equal
 from engine.evaluate.events import iso_z, parse_time
 from engine.language.metadata import FieldInfo, ObjectSchema
 
@@ -29,8 +29,38 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def is_blank(v: Any) -> bool:
-    """D-WB-2: blank is null or the empty string."""
-    return v is None or v == ""
+    """D-WB-2, the one definition of blank for every code path (plans, runs, write-time re-checks,
+    retries, backfills): null, the empty string, or a string of only whitespace."""
+    return v is None or (isinstance(v, str) and (v == "" or v.isspace()))
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def equal(v: Any, operand: Any) -> bool:
+    """Equality with light coercion: ``"3" == 3``, ``"true" == True``; strings compare exactly."""
+    if v == operand and type(v) is type(operand):
+        return True
+    if v is None or operand is None:
+        return v is operand
+    if isinstance(v, bool) or isinstance(operand, bool):
+        return str(v).lower() == str(operand).lower()
+    if isinstance(v, str) and isinstance(operand, str):
+        return False
+    a, b = _num(v), _num(operand)
+    if a is not None and b is not None:
+        return a == b
+    return v == operand
 
 
 def same(a: Any, b: Any) -> bool:
@@ -156,9 +186,9 @@ def decide(*, create: bool, current: Callable[[str], Any], wanted: Iterable[tupl
             if why:
                 d.skipped.append((name, "unsupported_field", why))
                 continue
-        if v is None or v == "":
+        if is_blank(v):
             v = defaults.get(name)
-            if v is None or v == "":
+            if is_blank(v):
                 continue
         try:
             v = coerce(v, info)
@@ -184,7 +214,7 @@ def decide(*, create: bool, current: Callable[[str], Any], wanted: Iterable[tupl
             writes[name] = v
             continue
         cur = current(name)
-        if cur is None or cur == "":  # blank (D-WB-2)
+        if is_blank(cur):  # D-WB-2
             writes[name] = v
         elif same(cur, v):
             continue

@@ -93,3 +93,12 @@ def test_when_is_an_and():
     conds = tuple(build_condition(k, v, ()) for k, v in {"sequence": "Q4", "reply_classification": "Positive"}.items())
     assert compile_when(conds)(Ctx(BASE)) is False
     assert compile_when(())(Ctx(BASE)) is True
+
+
+def test_exists_uses_the_one_blank_d_wb_2():
+    """D-WB-2: one definition of blank; `{exists: true}` is false for a whitespace-only value."""
+    from engine.evaluate.conditions import make_test
+
+    assert make_test("exists", True)("   ") is False
+    assert make_test("exists", False)("   ") is True
+    assert make_test("exists", True)([]) is False

@@ -41,8 +41,24 @@ def test_other_fields_written_only_when_blank_d_wb_2(blank):
     assert run({}, {"Status": "Replied"}).writes == {"Status": "Replied"}  # absent = null
 
 
-def test_whitespace_is_not_blank():
-    assert run({"Title": " "}, {"Title": "VP"}).kept == [("Title", " ", "VP")]
+@pytest.mark.parametrize("blank", [" ", "   ", "\t\n"])
+def test_whitespace_only_is_blank_d_wb_2(blank):
+    """D-WB-2: blank is null, the empty string, or a string of only whitespace."""
+    assert is_blank(blank)
+    d = run({"Title": blank}, {"Title": "VP"})
+    assert d.writes == {"Title": "VP"} and d.kept == []
+
+
+def test_whitespace_default_fills_a_whitespace_field_d_wb_2_d_wb_7():
+    """D-WB-2 / D-WB-7: an unmapped default fills a whitespace-only field; a whitespace-only wanted
+    value is empty, so the default replaces it."""
+    assert run({"Title": "  "}, {}, defaults={"Title": "VP"}).writes == {"Title": "VP"}
+    assert run({}, {"Title": "  "}, defaults={"Title": "VP"}).writes == {"Title": "VP"}
+
+
+@pytest.mark.parametrize("value", [0, False, "x", " x ", [], {}])
+def test_values_that_are_not_blank_d_wb_2(value):
+    assert not is_blank(value)
 
 
 def test_equal_value_is_neither_written_nor_kept():
