@@ -6,7 +6,8 @@ Pure functions over values; the planner calls `decide` once per sync node and re
 - Any other field is written only when the CRM field is blank (`is_blank`: None, "" or only
   whitespace, D-WB-2); otherwise the
   wanted value is reported `kept` with the current one. A field listed in the node's `overwrite`
-  opt-in (D-WB-4) is written anyway and reported as overwritten.
+  opt-in (D-WB-4) is written anyway and reported as overwritten — the node's own mapped value only:
+  a default never replaces a non-blank, non-owned value, not even under the opt-in (D-WB-7).
 - A created record (D-WB-3) gets every mapped field that has a value.
 - Defaults (D-WB-7; node over integration, merged by the compiler) replace an empty wanted value and,
   for a picklist, a value the picklist does not allow (D-FT-3); without a default such a value is
@@ -186,10 +187,12 @@ def decide(*, create: bool, current: Callable[[str], Any], wanted: Iterable[tupl
             if why:
                 d.skipped.append((name, "unsupported_field", why))
                 continue
+        from_default = False  # D-WB-7: a default never overwrites, not even under the opt-in
         if is_blank(v):
             v = defaults.get(name)
             if is_blank(v):
                 continue
+            from_default = True
         try:
             v = coerce(v, info)
         except CoerceError as exc:
@@ -201,10 +204,12 @@ def decide(*, create: bool, current: Callable[[str], Any], wanted: Iterable[tupl
             if v is None:
                 d.skipped.append((name, "crm_rejected", f"{exc}; {name} is a {info.crm_type} field"))
                 continue
+            from_default = True
         if info is not None and info.kind == "picklist" and v not in info.picklist_values:
             dv = defaults.get(name)
             if dv is not None and str(dv) in info.picklist_values:
                 v = str(dv)  # D-FT-3: a value the picklist does not allow is replaced by the default
+                from_default = True
             else:
                 why = "it has no default" if dv is None else f"its default '{dv}' is not one either"
                 d.skipped.append((name, "invalid_picklist_value",
@@ -220,7 +225,7 @@ def decide(*, create: bool, current: Callable[[str], Any], wanted: Iterable[tupl
             continue
         elif name in owned:  # D-WB-1
             writes[name] = v
-        elif name in overwrite:  # D-WB-4 opt-in
+        elif name in overwrite and not from_default:  # D-WB-4 opt-in: the node's own value only
             writes[name] = v
             d.overwritten.append(name)
         else:

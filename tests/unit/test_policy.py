@@ -88,6 +88,27 @@ def test_defaults_d_wb_7():
     assert d.writes == {"LeadSource": "Unify", "Title": "n/a"} and d.kept == [("Status", "Working", "Open")]
 
 
+@pytest.mark.parametrize("wanted", [None, "", "  ", "Replied?", "lots"])
+def test_a_default_never_overwrites_even_under_the_opt_in_d_wb_7_d_wb_4(wanted):
+    """D-WB-7 / D-WB-4: the overwrite opt-in lets the node's own mapped value replace a non-blank
+    value, never a default (empty value, picklist value not allowed, value of the wrong kind)."""
+    field = "Score" if wanted == "lots" else "Status"
+    default = 0 if field == "Score" else "Open"
+    current = {"Status": "Working", "Score": 7}
+    d = run(current, {field: wanted}, defaults={field: default}, overwrite=[field], schema=SCHEMA)
+    assert d.writes == {} and d.overwritten == []
+    assert d.kept == [(field, current[field], default)]
+    # the node's own value still overwrites under the opt-in
+    own = 5 if field == "Score" else "Replied"
+    d = run(current, {field: own}, defaults={field: default}, overwrite=[field], schema=SCHEMA)
+    assert d.writes == {field: own} and d.overwritten == [field]
+
+
+def test_a_default_still_fills_a_blank_field_under_the_opt_in_d_wb_7():
+    d = run({"Status": "  "}, {"Status": None}, defaults={"Status": "Open"}, overwrite=["Status"], schema=SCHEMA)
+    assert d.writes == {"Status": "Open"} and d.overwritten == []
+
+
 def test_picklist_value_outside_the_list_takes_the_default_d_ft_3():
     d = run({}, {"Status": "Replied?"}, defaults={"Status": "Open"}, schema=SCHEMA)
     assert d.writes == {"Status": "Open"}
