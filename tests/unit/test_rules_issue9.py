@@ -18,9 +18,9 @@ def test_whitespace_only_crm_value_is_blank_and_written_d_wb_2():
 
 def test_overwrite_opt_in_never_lets_a_default_replace_a_value_d_wb_7_d_wb_4():
     """D-WB-7: under `overwrite: [Title]`, an empty mapped value's default does not replace 'CEO'."""
-    p = sync_play(fields={"Title": "{{ contact.title }}"}, overwrite=["Title"], default_values={"Title": "n/a"})
+    p = sync_play(fields={"Title": "{{ reply.subject }}"}, overwrite=["Title"], default_values={"Title": "n/a"})
     r = plan([p], SF, [ev("e1")], {"salesforce": {"Lead": [lead("L1", Title="CEO")]}})
     assert writes_by(r) == []
     assert [(k.field, k.current, k.wanted) for k in r.kept] == [("Title", "CEO", "n/a")]
-    r = plan([p], SF, [ev("e1", contact={"title": "VP"})], {"salesforce": {"Lead": [lead("L1", Title="CEO")]}})
+    r = plan([p], SF, [ev("e1", reply={"subject": "VP"})], {"salesforce": {"Lead": [lead("L1", Title="CEO")]}})
     assert writes_by(r)[0].fields == {"Title": "VP"} and writes_by(r)[0].overwrite == ("Title",)
