@@ -6,7 +6,8 @@ Keys: ``sequence_status`` (the event's `to` for a status change, else its `statu
 ``reply.X``, ``message.X``. Operators: eq (scalar), any (list), not, in, contains, exists, gt, lt.
 
 D-VOC-1/2 at run time: a status or classification outside the vocabulary is kept, but every
-condition on it is false, so such an event only ever reaches a branch's `default`.
+condition on it is false (negated, list and equality alike, under any of its names: see
+`VOCAB_KEYS`), so such an event only ever reaches a branch's `default`.
 
 Every getter takes an evaluation context with ``event`` (an `engine.evaluate.events.Event`) and
 ``contact_value(name)`` (see `engine.evaluate.compiler.EvalContext`).
@@ -124,11 +125,27 @@ def make_getter(key: str) -> Getter:
     raise ValueError(f"unknown condition key {key!r}")
 
 
+# D-VOC-1/2: the condition keys whose value is a sequence status or a reply classification, however
+# the Play names the attribute; an unknown run-time value makes every condition on them false.
+VOCAB_KEYS: dict[str, frozenset[str]] = {
+    **dict.fromkeys(("sequence_status", "event.sequence_status", "event.to", "event.from", "event.status"),
+                    _STATUS_SET),
+    **dict.fromkeys(("reply_classification", "reply.classification"), _CLASS_SET),
+}
+
+
+def unknown_vocab(key: str, v: Any) -> bool:
+    """Whether `v`, the value of condition key `key`, is a status or classification outside the
+    vocabulary (D-VOC-1/2): then no condition on it holds, negated or not; only `default` takes it."""
+    vocab = VOCAB_KEYS.get(key)
+    return vocab is not None and v is not None and v not in vocab
+
+
 def compile_condition(cond: Condition) -> Callable[[Any], bool]:
     """One condition -> ``fn(ctx) -> bool``."""
     get = make_getter(cond.key)
     test = make_test(cond.op, cond.value)
-    vocab = _STATUS_SET if cond.key == "sequence_status" else _CLASS_SET if cond.key == "reply_classification" else None
+    vocab = VOCAB_KEYS.get(cond.key)
     if vocab is not None:
         def guarded(c: Any) -> bool:
             v = get(c)
@@ -155,8 +172,6 @@ def compile_when(conds: tuple[Condition, ...]) -> Callable[[Any], bool]:
 def evaluate(cond: Condition, ctx: Any) -> bool:
     """Interpret one condition without compiling it (the reference, and the bench's baseline)."""
     v = make_getter(cond.key)(ctx)
-    if cond.key == "sequence_status" and v is not None and v not in _STATUS_SET:
-        return False
-    if cond.key == "reply_classification" and v is not None and v not in _CLASS_SET:
+    if unknown_vocab(cond.key, v):
         return False
     return make_test(cond.op, cond.value)(v)

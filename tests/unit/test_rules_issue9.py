@@ -45,3 +45,27 @@ def test_a_templated_default_is_never_written_raw_d_wb_7():
     p = sync_play(fields={"Title": "{{ reply.subject }}"}, default_values={"Title": "Buyer at {{ contact.nothing }}x"})
     r = plan([p], SF, [ev("e1")], {"salesforce": {"Lead": [lead("L1")]}})
     assert all("{{" not in str(v) for w in r.writes for v in w.fields.values())
+
+
+def _branch_play(key: str, trigger: str = "reply_classified"):
+    from engine.language.model import build_play
+
+    return build_play({"play": "b", "trigger": {"type": trigger}, "start": "r", "nodes": {
+        "r": {"type": "branch", "cases": [{"when": {key: {"not": "Negative"}}, "goto": "yes"}], "default": "no"},
+        "yes": {"type": "sync_to_salesforce", "object": "Lead", "fields": {"Title": "matched"}},
+        "no": {"type": "sync_to_salesforce", "object": "Lead", "fields": {"Title": "default"}}}})
+
+
+@pytest.mark.parametrize("key", ["reply_classification", "reply.classification"])
+def test_unknown_classification_takes_only_default_d_voc_2(key):
+    """D-VOC-2: an unknown run-time classification does not match `{not: Negative}`; `default` takes it."""
+    e = ev("e1", "reply_classified", reply={"classification": "Maybe Later"})
+    r = plan([_branch_play(key)], SF, [e], {"salesforce": {"Lead": [lead("L1")]}})
+    assert [w.fields for w in writes_by(r)] == [{"Title": "default"}]
+
+
+@pytest.mark.parametrize("key", ["sequence_status", "event.to", "event.from", "event.status"])
+def test_unknown_status_takes_only_default_d_voc_1(key):
+    e = ev("e1", to="Done", status="Done", **{"from": "Done"})
+    r = plan([_branch_play(key, "sequence_status_changed")], SF, [e], {"salesforce": {"Lead": [lead("L1")]}})
+    assert [w.fields for w in writes_by(r)] == [{"Title": "default"}]
