@@ -23,7 +23,7 @@ from engine.evaluate.conditions import compile_when, event_attr
 from engine.evaluate.crmstate import ATTRIBUTE_FIELDS
 from engine.evaluate.policy import is_blank
 from engine.diagnostics import Diagnostic, error
-from engine.language.model import STOP, Integration, Play
+from engine.language.model import STOP, CrmSettings, Integration, Play
 from engine.language.templates import _finalize, is_template, render
 from engine.language.vocab import ENGAGEMENT_EVENTS, TRIGGER_EVENTS, NodeKind, TriggerType
 
@@ -304,7 +304,11 @@ def compile_play(play: Play, integration: Integration) -> CompiledPlay:
             c.subject = compile_template(node.subject) if is_template(node.subject) else (lambda _c, s=node.subject: s)
             c.description = (compile_template(node.description) if is_template(node.description)
                              else (lambda _c, s=node.description: s))
-            c.due_in_days = int(node.due_in_days or 0)
+            if node.due_in_days is not None:
+                c.due_in_days = int(node.due_in_days)
+            else:  # D-EM-4: without due_in_days, due follow_up_due_days after the event (UTC date)
+                settings = integration.settings(c.crm)
+                c.due_in_days = settings.follow_up_due_days if settings else CrmSettings.follow_up_due_days
             c.next = index[node.next]
         else:
             c = CNode(nid, SYNC, node)
