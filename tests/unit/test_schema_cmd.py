@@ -57,6 +57,11 @@ def test_schema_enums_equal_the_vocabulary():
     assert d["trigger_reply_classified"]["properties"]["classifications"]["items"] == {"$ref": "#/$defs/classification"}
     assert d["when"]["properties"]["sequence_status"]["$ref"] == "#/$defs/statusCondition"
     assert d["when"]["properties"]["reply_classification"]["$ref"] == "#/$defs/classificationCondition"
+    # inside `when` the value is still empty while typing, so the `if string then enum` of the
+    # conditions cannot offer the values: `examples` (annotation only) lists them for completion
+    assert d["statusCondition"]["examples"] == list(vocab.STATUSES)
+    assert d["classificationCondition"]["examples"] == list(vocab.CLASSIFICATIONS)
+    assert d["eventTypeCondition"]["examples"] == [e.value for e in vocab.EventType]
     event = _load("event.schema.json")
     assert event["properties"]["type"]["enum"] == [e.value for e in vocab.EventType]
 
