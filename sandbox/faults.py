@@ -26,6 +26,9 @@ unless the rule narrows it with `crm`):
   `EXPIRED_AUTHENTICATION`).
 - `reject`: per record: that record of a write fails (`UNABLE_TO_LOCK_ROW` / `LOCKED`), the
   others succeed.
+- `bulk_fail`: per record of a Bulk API 2.0 ingest job (Salesforce): the job fails at that
+  record (state `Failed`); the records before it are processed (each succeeded or failed), it and
+  the ones after it are left in `unprocessedrecords`.
 
 A rule matches a call when its optional `crm`, `method` and `path` (a substring) match; it then
 fires with probability `rate` (default 1), skipping its first `skip` matches and firing at most
@@ -42,7 +45,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("429", "503", "403", "slow", "drop", "expired_session", "reject")
+KINDS = ("429", "503", "403", "slow", "drop", "expired_session", "reject", "bulk_fail")
 REQUEST_KINDS = ("429", "503", "403", "slow", "drop", "expired_session")
 _NUMERIC = ("seed", "slow_seconds", "retry_after")
 
@@ -168,10 +171,11 @@ class Faults:
                         return rule.kind
         return None
 
-    def reject(self, crm: str, method: str, path: str) -> bool:
-        """Whether this one record of a write is rejected."""
+    def reject(self, crm: str, method: str, path: str, kind: str = "reject") -> bool:
+        """Whether this one record of a write is rejected (`kind` "bulk_fail": whether a Bulk job
+        fails at this record)."""
         with self._lock:
             for rule in self.rules:
-                if rule.kind == "reject" and rule.matches(crm, method, path) and rule.draw():
+                if rule.kind == kind and rule.matches(crm, method, path) and rule.draw():
                     return True
         return False
