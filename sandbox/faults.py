@@ -43,7 +43,7 @@ import json
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 KINDS = ("429", "503", "403", "slow", "drop", "expired_session", "reject", "bulk_fail")
 REQUEST_KINDS = ("429", "503", "403", "slow", "drop", "expired_session")
@@ -162,11 +162,15 @@ class Faults:
             return {"seed": self.seed, "slow_seconds": self.slow_seconds,
                     "retry_after": self.retry_after, "rules": [r.as_dict() for r in self.rules]}
 
-    def decide(self, crm: str, method: str, path: str) -> str | None:
-        """The request-level fault for this call, if any (first firing rule wins)."""
+    def decide(self, crm: str, method: str, path: str,
+               inner: Sequence[tuple[str, str]] = ()) -> str | None:
+        """The request-level fault for this call, if any (first firing rule wins). `inner`: the
+        (method, path) of a Composite request's subrequests; a rule matching one of them matches
+        the whole request (it is one call), drawn once."""
         with self._lock:
             for rule in self.rules:
-                if rule.kind in REQUEST_KINDS and rule.matches(crm, method, path):
+                if rule.kind in REQUEST_KINDS and any(
+                        rule.matches(crm, m, p) for m, p in [(method, path), *inner]):
                     if rule.draw():
                         return rule.kind
         return None

@@ -42,6 +42,19 @@ HS_TEN_SECONDLY = 190
 ORG_PREFIX = "00D5g000SANDBOX!"  # session ids start with the org id, as Salesforce's do
 
 
+def _subrequests(req: Request) -> list[tuple[str, str]]:
+    """(method, path) of each subrequest of a Salesforce Composite request, for fault rules."""
+    if req.method != "POST" or not req.path.rstrip("/").endswith("/composite"):
+        return []
+    try:
+        body = req.json()
+    except BadJson:
+        return []
+    subs = body.get("compositeRequest") if isinstance(body, dict) else None
+    return [(str(s.get("method", "")).upper(), str(s.get("url", "")).split("?")[0])
+            for s in subs or [] if isinstance(s, dict)]
+
+
 class _Cursors(OrderedDict):
     """Open query cursors (locator -> projected rows), the oldest dropped past 500."""
 
@@ -131,7 +144,7 @@ class SandboxApp:
                "hubspot" if req.path.startswith("/crm/") else None)
         if crm is None:
             return Response(404, {"message": f"no such path {req.path}"})
-        fault = self.faults.decide(crm, req.method, req.path)
+        fault = self.faults.decide(crm, req.method, req.path, _subrequests(req))
         response: Response | None = None
         if fault == "drop":
             self._log(crm, req, Response(0, route="dropped"), fault, started)
