@@ -58,6 +58,8 @@ COMMAND_MODULES = (
     "cli.run_cmd",
     "cli.serve_cmd",
     "cli.backfill_cmd",
+    "cli.schema_cmd",
+    "cli.init_cmd",
 )
 
 for _name in COMMAND_MODULES:

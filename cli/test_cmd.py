@@ -1,4 +1,4 @@
-"""`plays test [PATH ...]`: run the Play tests (``*.test.yaml``, play-language.md §7).
+"""`plays test [PATH ...]`: run the Play tests (``*.test.yaml``).
 
 Prints one line per test (``PASSED file::name`` / ``FAILED file::name`` with a readable diff of
 expected vs actual under it, each failed expectation named by its ``FILE:LINE``), then exactly

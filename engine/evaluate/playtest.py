@@ -1,4 +1,4 @@
-"""Play tests (play-language.md §7): run one test document through the planner and compare.
+"""Play tests: run one test document through the planner and compare.
 
 An expected entry matches an actual one when every key it gives is equal (numbers by value, times
 by instant); ``fields`` matches when each listed field was written with an equal value (with
