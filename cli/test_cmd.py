@@ -105,8 +105,7 @@ def test_cmd(
 ) -> None:
     """Run the Play tests: pytest-like summary `N passed, N failed`.
 
-    A failure names the FILE:LINE of the expectation that failed. How to write a test:
-    docs/first-play.md; every key: docs/reference.md."""
+    A failure names the FILE:LINE of the expectation that failed. Writing tests: docs/first-play.md."""
     given = list(paths) if paths else ["plays/"]
     try:
         sel = _Selection(given)
