@@ -73,7 +73,7 @@ def test_the_page_has_every_step():
     kinds = [s[0] for s in steps(PAGE.read_text())]
     assert kinds.count("console") >= 7 and kinds.count("file") >= 4 and "edit" in kinds
     text = PAGE.read_text()
-    for command in ("plays init", "plays validate", "plays plan", "plays test", "plays run", "--format github"):
+    for command in ("plays init", "plays validate", "plays plan", "plays test", "plays run", "plays validate --format github"):
         assert f"$ {command}" in text, command
 
 
