@@ -24,6 +24,7 @@ from cli import report
 from cli.plan_cmd import read_audiences
 from engine.diagnostics import Severity
 from engine.evaluate.playtest import run_test
+from engine.run import plan_on_state
 from engine.language.schema_check import SchemasMissing
 from engine.workspace import INTEGRATION_NAMES, PLAY_SUFFIXES, TEST_SUFFIXES, PathNotFound, Workspace, load_workspace
 
@@ -142,7 +143,7 @@ def test_cmd(
                 _line(sys.stdout, "red", f"FAILED {doc.file}::{data.get('test')}", tty)
                 sys.stdout.write(f"    integration '{data['integration']}' is missing or has errors\n")
                 continue
-        outcome = run_test(doc, data, ws.plays, integration, crm_objects, audiences)
+        outcome = run_test(doc, data, ws.plays, integration, crm_objects, audiences, planner=plan_on_state)
         if outcome.passed:
             passed += 1
             _line(sys.stdout, "green", f"PASSED {outcome.id}", tty)

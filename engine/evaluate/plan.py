@@ -23,7 +23,6 @@ Semantics (cli.md, domain.md):
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Iterable, Mapping
 
@@ -37,110 +36,10 @@ from engine.language.metadata import ObjectSchema
 from engine.language.model import Integration, Play
 from engine.evaluate.policy import NetWrites, decide, is_blank
 from engine.evaluate.tracking import TrackingConfig, TrackingState, changed_fields, host_on_domains, tracking_fields
+from engine.results import Activity, Kept, Outcome, PlanResult, Skipped, Write
 
 _TRACKED = frozenset({"email_opened", "email_clicked", "email_replied"})
 _to_us = to_us  # kept for callers of the earlier private name (engine.connectors.sync)
-
-
-# ------------------------------------------------------------------------------------ result types
-
-def _json(obj: Any) -> dict:
-    """Every field, in declaration order, as plain JSON values (cli.md)."""
-    return {name: dict(v) if isinstance(v, Mapping) else v
-            for name in obj.__dataclass_fields__ for v in (getattr(obj, name),)}
-
-
-@dataclass(frozen=True, slots=True)
-class Write:
-    """Fields to write to one record for one Play node (or the tracking fields, play None)."""
-
-    play: str | None
-    node: str
-    crm: str
-    object: str
-    record: str | None  # None: the record is created by this plan (op create, or a later update of it)
-    email: str | None
-    op: str  # update | create
-    fields: Mapping[str, Any]
-    overwrite: tuple[str, ...] = ()  # fields written over a non-blank value by the D-WB-4 opt-in
-
-    def to_json(self) -> dict:
-        out = {"play": self.play, "node": self.node, "crm": self.crm, "object": self.object,
-               "record": self.record, "email": self.email, "op": self.op, "fields": dict(self.fields)}
-        if self.overwrite:
-            out["overwrite"] = list(self.overwrite)
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class Kept:
-    """A wanted value not written because the field already holds a value (D-WB-2, D-WB-7)."""
-
-    play: str | None
-    node: str | None
-    crm: str
-    object: str
-    record: str | None
-    field: str
-    current: Any
-    wanted: Any
-    reason: str = "not_blank"
-    email: str | None = None
-
-    def to_json(self) -> dict:
-        return _json(self)
-
-
-@dataclass(frozen=True, slots=True)
-class Activity:
-    """An EmailMessage / Task / HubSpot email or task to create (D-EM-*). `record` is the Lead,
-    Contact or contact it is logged on (None when that record is created by the same plan: resolve
-    it by `email`)."""
-
-    crm: str
-    object: str
-    record: str | None
-    email: str | None
-    fields: Mapping[str, Any]
-    play: str | None = None
-    node: str | None = None
-    event: str | None = None
-
-    def to_json(self) -> dict:
-        return _json(self)
-
-
-@dataclass(frozen=True, slots=True)
-class Skipped:
-    """A record (or event) not written, with its reason (D-WB-9)."""
-
-    reason: str
-    crm: str | None = None
-    object: str | None = None
-    record: str | None = None
-    email: str | None = None
-    event: str | None = None
-    play: str | None = None
-    node: str | None = None
-    field: str | None = None
-    detail: str = ""
-
-    def to_json(self) -> dict:
-        return _json(self)
-
-
-@dataclass(frozen=True)
-class PlanResult:
-    writes: tuple[Write, ...] = ()
-    kept: tuple[Kept, ...] = ()
-    activities: tuple[Activity, ...] = ()
-    skipped: tuple[Skipped, ...] = ()
-
-    def to_json(self) -> dict:
-        """The ``plays plan --format json`` document (cli.md)."""
-        return {"writes": [w.to_json() for w in self.writes], "kept": [k.to_json() for k in self.kept],
-                "activities": [a.to_json() for a in self.activities],
-                "skipped": [s.to_json() for s in self.skipped]}
 
 
 # ---------------------------------------------------------------------------------------- planner
