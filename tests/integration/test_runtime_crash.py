@@ -88,7 +88,9 @@ def field_changes(store: Store) -> Counter:
 
 def test_kill_9_mid_sync_then_restart_loses_nothing_writes_nothing_twice(prefect_env, tmp_path) -> None:
     events, seed = workload(tmp_path)
-    env = dict(prefect_env, PLAYS_BATCH_SIZE="25")
+    # the killed runner's lease frees itself after its TTL (D-RUN-4): short here, so the restart
+    # (which waits a few seconds for a held lease) takes it over instead of stopping
+    env = dict(prefect_env, PLAYS_BATCH_SIZE="25", PLAYS_LEASE_TTL="4")
 
     # reference: one uninterrupted run
     ref_box = start_sandbox(seed=seed)
