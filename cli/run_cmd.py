@@ -206,6 +206,11 @@ def print_summary(result: Any, ingested: Any, read: int, ui: str, store_desc: st
     out.append("")
     out.append(f"Totals: {c['writes']} records written ({c['fields']} fields), {c['activities']} activities, "
                f"{c['kept']} kept, {c['skipped']} skipped.")
+    if total.api:
+        calls = sum(a["calls"] for a in total.api.values())
+        least = sum(a["minimum"] for a in total.api.values())
+        out.append(f"CRM API calls: {calls} (the minimum for the records touched: {least}; each record read once "
+                   f"and written once per batch, D-RUN-3).")
     out.append(f"See every run, its tables and logs in the Prefect UI: {ui}/runs")
     sys.stdout.write("\n".join(out) + "\n")
     sys.stdout.flush()
@@ -218,7 +223,7 @@ def summary_json(result: Any, ingested: Any, read: int, ui: str) -> dict:
     return {"events": {"read": read, "stored": ingested.stored, "duplicates": ingested.duplicates},
             "flow_runs": result.flow_runs, "ui": ui,
             "runs": {n: {"events": r.events, "batches": r.batches, **r.counts} for n, r in result.reports.items()},
-            "calls": total.calls, "writes": [as_row(r) for r in total.writes],
+            "calls": total.calls, "api": total.api, "writes": [as_row(r) for r in total.writes],
             "kept": [as_row(r) for r in total.kept], "activities": [as_row(r) for r in total.activities],
             "skipped": [as_row(r) for r in total.skipped], "failed": result.failed}
 

@@ -39,6 +39,15 @@ from engine.language.model import Integration, Play
 from engine.results import Activity, AuditRow, Kept, Outcome, Skipped, SkipReason, Write
 
 PERSON_OBJECTS = {"salesforce": ("Lead", "Contact"), "hubspot": ("contacts",)}
+PER_CALL = {"salesforce": 200, "hubspot": 100}  # records per API call (sObject Collections / batch endpoints)
+
+
+def api_minimum(crm: str, reads: int, writes: int, activities: int) -> int:
+    """The fewest API calls one batch needs on plain batch endpoints (D-RUN-3): reading `reads`
+    emails, writing `writes` records, creating `activities` activities —
+    ⌈reads/n⌉ + ⌈writes/n⌉ + ⌈activities/n⌉, n = 200 (Salesforce) or 100 (HubSpot)."""
+    n = PER_CALL[crm]
+    return -(-reads // n) + -(-writes // n) + -(-activities // n)
 Ports = CrmPort | Mapping[str, CrmPort] | Sequence[CrmPort]
 
 
@@ -91,7 +100,9 @@ def apply_batch(batch: Iterable[Event | Mapping[str, Any]], plays: Mapping[str, 
     result = Outcome()
     state: dict[str, Any] = {}
     metadata: dict[str, Mapping[str, ObjectSchema]] = dict(crm_objects or {})
+    read_calls: dict[str, int] = {}
     for name, port in conns.items():
+        start = sum(port.calls().values())
         try:
             state[name] = port.read_records(sorted(emails), objects=PERSON_OBJECTS[name]) if emails else {}
             if name not in metadata and hasattr(port, "read_metadata"):
@@ -104,14 +115,21 @@ def apply_batch(batch: Iterable[Event | Mapping[str, Any]], plays: Mapping[str, 
             result.stopped = SyncStopped(name, "read_refused", f"{exc.code}: {exc.message}",
                                          "the CRM refused to read the records (permission on an object or field?)")
             return _finish(result, conns)
+        read_calls[name] = sum(port.calls().values()) - start
     planner = Planner(compiled, integ, state, tracking_state=tracking_state, crm_objects=metadata,
                       audiences=audiences, report_records=False)
     planner.feed(events)
     if now is not None and compiled.schedules:
         planner.run_schedules(now)
     planned = planner.result()
+    before = {name: sum(port.calls().values()) for name, port in conns.items()}
     out = write_plan(conns, planned, integration=integ, current=state, clock=clock)
     out.tracking_state = None if out.stopped else planner.tracking_state.to_dict()
+    for name, port in conns.items():
+        written = {(w.object, w.record) for w in out.written if w.crm == name}
+        acts = sum(1 for a in out.logged if a.crm == name)
+        out.minimum[name] = api_minimum(name, len(emails), len(written), acts)
+        out.used[name] = read_calls[name] + sum(port.calls().values()) - before[name]
     return out
 
 
@@ -217,7 +235,8 @@ def net_changes(crm: str, writes: Sequence[Write], current: Mapping[tuple[str, s
         w: Write = slot["write"]
         sources = tuple(slot["sources"])
         if slot["op"] == "create" or not w.record:
-            send.append(RecordWrite(crm, w.object, None, w.email, "create", dict(slot["fields"]), sources))
+            send.append(RecordWrite(crm, w.object, None, w.email, "create", dict(slot["fields"]), sources,
+                                    owners=dict(slot["by"])))
             continue
         now = current.get((w.object, w.record))
         if now is None:
@@ -239,7 +258,8 @@ def net_changes(crm: str, writes: Sequence[Write], current: Mapping[tuple[str, s
                 play, node = slot["by"].get(name, (None, None))
                 kept.append(Kept(play, node, crm, w.object, w.record, name, have, value, "not_blank", w.email))
         before = {name: now.get(name) for name in fields}
-        record = RecordWrite(crm, w.object, w.record, w.email, "update", fields, sources, before)
+        record = RecordWrite(crm, w.object, w.record, w.email, "update", fields, sources, before,
+                             {f: slot["by"][f] for f in fields if f in slot["by"]})
         (send if fields else unchanged).append(record)
     return send, unchanged, kept, skipped
 

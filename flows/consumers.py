@@ -88,6 +88,7 @@ class Report:
     conflict: bool = False
     calls: dict[str, Any] = field(default_factory=dict)
     lease: str | None = None  # D-RUN-4: why this runner sent nothing (the lease's holder)
+    api: dict[str, dict[str, int]] = field(default_factory=dict)  # by CRM: calls made, minimum (D-RUN-3)
 
     @property
     def ok(self) -> bool:
@@ -109,6 +110,10 @@ class Report:
         for crm, calls in other.calls.items():
             have = self.calls.setdefault(crm, {})
             for k, v in calls.items():
+                have[k] = have.get(k, 0) + v
+        for crm, api in other.api.items():
+            have = self.api.setdefault(crm, {"calls": 0, "minimum": 0})
+            for k, v in api.items():
                 have[k] = have.get(k, 0) + v
         self.stopped = self.stopped or other.stopped
         self.problem = self.problem or other.problem
@@ -243,6 +248,10 @@ def _apply(rt: Runtime, plays: Any, conns: Any, pend: Pending | None, events: li
     now = clock()
     report.batches += 1
     report.calls = result.calls
+    for crm in result.used:
+        api = report.api.setdefault(crm, {"calls": 0, "minimum": 0})
+        api["calls"] += result.used[crm]
+        api["minimum"] += result.minimum.get(crm, 0)
     _add(report, result, audit, _fired(rt, events))
     rows = [a.to_row() for a in audit]
     skipped = [s.to_row() for s in result.skipped]

@@ -170,6 +170,7 @@ def plays_run(label: str, schedule_at: str | None = None) -> Any:
     state = sync_flow(trigger=label, pull=True, retry_plays=False, return_state=True)
     tracking = batch.share(None, TRACKING).merge(_report_of(state, TRACKING))
     tracking.calls = batch.calls
+    tracking.api = batch.api
     note(TRACKING, state, tracking)
     out.events = batch.events
     if not batch.ok:

@@ -108,9 +108,19 @@ class Planner:
         return self.tracking
 
     def feed(self, events: Iterable[Event | Mapping[str, Any]]) -> None:
-        """Apply a batch of events in time order (`at`, then the order given). Batches are expected in
-        time order; an event older than the previous batch is still applied, after it."""
+        """Apply a batch of events in time order (`at`, then the order given: D-RUN-1). An event id
+        already seen is applied once: the first copy in the order given counts. Batches are expected
+        in time order; an event older than the previous batch is still applied, after it."""
         batch = [e if isinstance(e, Event) else event_from(e) for e in events]
+        seen, first = self._seen_ids, set()
+        if any(e.id in seen for e in batch) or len({e.id for e in batch}) < len(batch):
+            # D-RUN-1: of two events with one id, the first in ingest order counts, whatever its `at`
+            kept = []
+            for e in batch:
+                if e.id not in seen and e.id not in first:
+                    first.add(e.id)
+                    kept.append(e)
+            batch = kept
         ats = [e.at for e in batch]
         if any(ats[i] > ats[i + 1] for i in range(len(ats) - 1)):
             batch.sort(key=attrgetter("at"))  # stable: ties keep the input order
