@@ -5,7 +5,7 @@ and skipped records. Pure: no I/O, no network, no clock but the `now` passed in.
 stored `tracking_state`, `feed()` batches of events, take `result()`, persist `tracking_state`.
 `plan()` is a thin wrapper for one batch.
 
-Semantics (cli.md, domain.md):
+Semantics (the `plays plan` contract and the domain rules):
 - Events are applied in time order (`at`, then input order); each sees the records as earlier events
   left them (a field filled by an earlier write is no longer blank). An event id seen twice is
   applied once.
@@ -283,14 +283,9 @@ class Planner:
             self._losers(m, crm, ev.email, ev.id, play, node)
         w = m.record
         if w is not None and crm == "salesforce" and obj in ("Lead", "Contact") and w.object != obj:
-            if not any(r.object == obj for r in m.losers):
-                key = ("dup-other", crm, obj, ev.email, play, node)
-                if key not in self._skip_seen:
-                    self._skip_seen.add(key)
-                    self.skipped.append(Skipped(
-                        "duplicate", crm, obj, None, ev.email, ev.id, play, node,
-                        detail=f"{w.object} {w.id or '(new)'} holds {ev.email} (most recently modified); the node "
-                               f"writes {obj}s, so it writes nothing for this email (D-WB-6, D-WB-3)"))
+            if not any(r.object == obj for r in m.losers):  # no record of the node's object at all
+                self._no_record(crm, obj, ev, play, node, f" ({w.object} {w.id or '(new)'} holds it; the node "
+                                                          f"writes {obj}s, D-WB-6)")
             return Match(None, m.losers, "duplicate")
         return m
 

@@ -117,10 +117,11 @@ class Store:
         return f"{where} (schema {self.schema})" if self.schema else where
 
     def create(self) -> None:
-        """Create the schema (PostgreSQL) and every table that does not exist yet."""
-        db.create_schema(self.engine, self.schema)
-        with self._write() as conn:
-            metadata.create_all(conn)
+        """Create the store, or upgrade it in place to this release's schema (`engine.store.migrate`:
+        versioned, safe when several processes start at once)."""
+        from engine.store.migrate import upgrade
+
+        upgrade(self.engine, self.schema if db.is_postgres(self.engine) else None)
 
     def drop(self) -> None:
         """Drop every table (and the schema, on PostgreSQL)."""
@@ -129,6 +130,7 @@ class Store:
         else:
             with self._write() as conn:
                 metadata.drop_all(conn)
+                conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
 
     def close(self) -> None:
         self.engine.dispose()

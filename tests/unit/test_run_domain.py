@@ -58,12 +58,13 @@ def test_d_wb_6_one_winner_across_leads_and_contacts_gets_every_write():
 
 
 def test_d_wb_6_node_naming_the_other_object_with_no_record_of_its_own():
-    """D-WB-6: only a Contact holds the email; a Lead node writes nothing, reported `duplicate`."""
+    """D-WB-6: only a Contact holds the email; a Lead node writes nothing: no Lead holds it
+    (`no_record`, naming the Contact that does)."""
     r = plan_on_state([sync("lead-play", "Lead")], integ(), [ev("e1")],
                       {"salesforce": {"Lead": [], "Contact": [contact("003C")]}})
     assert r.writes == ()
     (s,) = r.skipped
-    assert (s.reason, s.object, s.play) == ("duplicate", "Lead", "lead-play") and "003C" in s.detail
+    assert (s.reason, s.object, s.play) == ("no_record", "Lead", "lead-play") and "003C" in s.detail
 
 
 def test_d_wb_3_create_only_when_no_lead_and_no_contact_holds_the_email():
