@@ -283,9 +283,16 @@ class Planner:
             self._losers(m, crm, ev.email, ev.id, play, node)
         w = m.record
         if w is not None and crm == "salesforce" and obj in ("Lead", "Contact") and w.object != obj:
-            if not any(r.object == obj for r in m.losers):  # no record of the node's object at all
-                self._no_record(crm, obj, ev, play, node, f" ({w.object} {w.id or '(new)'} holds it; the node "
-                                                          f"writes {obj}s, D-WB-6)")
+            if not any(r.object == obj for r in m.losers):
+                key = ("dup-other", crm, obj, ev.email, play, node)
+                if key not in self._skip_seen:
+                    self._skip_seen.add(key)
+                    # No record of the node's object holds the email, so there is no duplicate
+                    # to report: the record is missing for this node (D-WB-6, D-WB-3).
+                    self.skipped.append(Skipped(
+                        "no_record", crm, obj, None, ev.email, ev.id, play, node,
+                        detail=f"no {obj} holds {ev.email}; {w.object} {w.id or '(new)'} does and receives this "
+                               f"email's writes, so this node writes nothing for it (D-WB-6, D-WB-3)"))
             return Match(None, m.losers, "duplicate")
         return m
 
