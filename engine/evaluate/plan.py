@@ -28,7 +28,8 @@ from typing import Any, Iterable, Mapping
 
 from engine.evaluate.activities import email_activities, task
 from engine.evaluate.audience import members as audience_members
-from engine.evaluate.compiler import BRANCH, SYNC, CompiledPlay, CompiledPlays, EvalContext, compile_plays
+from engine.evaluate.compiler import (BRANCH, SYNC, CompiledPlay, CompiledPlays, EvalContext, compile_plays,
+                                      sync_values)
 from engine.evaluate.crmstate import CrmState, Record, fill_required, new_record_fields
 from engine.evaluate.events import Event, add_days, event_from, iso_z, to_us
 from engine.evaluate.matching import Match, create_object, find
@@ -391,13 +392,9 @@ class Planner:
             else:
                 self._no_record(crm, n.object, ev, play, n.id, " and the node does not create records (create: false)")
             return
-        if n.templates:
-            wanted = list(n.literals)
-            wanted.extend([(f, fn(ctx)) for f, fn in n.templates])
-        else:
-            wanted = n.literals
+        wanted, defaults = sync_values(n, ctx)  # templates and templated defaults rendered (D-WB-7)
         if rec is None:
-            self._create(play, n, ev, wanted)
+            self._create(play, n, ev, wanted, defaults)
             return
         ov = self.overlay.get(rec.key)
         fields = rec.fields
@@ -408,11 +405,11 @@ class Planner:
                 return ov[f] if f in ov else fields.get(f)
         obj = rec.object
         schema, checks = self._objinfo(crm, obj)
-        d = decide(create=False, current=current, wanted=wanted, defaults=n.defaults, owned=self.owned[crm],
+        d = decide(create=False, current=current, wanted=wanted, defaults=defaults, owned=self.owned[crm],
                    overwrite=n.overwrite, schema=schema, obj=obj, cache=checks)
         self._record(play, n.id, ev, rec, d, "update")
 
-    def _create(self, play: str, n: Any, ev: Event, wanted: list) -> None:
+    def _create(self, play: str, n: Any, ev: Event, wanted: list, defaults: Mapping[str, Any]) -> None:
         """D-WB-3: a new record gets every mapped field the engine has a value for."""
         crm = n.crm
         obj = create_object(crm, n.object)
@@ -422,7 +419,7 @@ class Planner:
         for f, v in wanted:
             if not is_blank(v) or f not in merged:
                 merged[f] = v
-        d = decide(create=True, current=lambda f: None, wanted=list(merged.items()), defaults=n.defaults,
+        d = decide(create=True, current=lambda f: None, wanted=list(merged.items()), defaults=defaults,
                    owned=self.owned[crm], overwrite=n.overwrite, schema=schema, obj=obj, cache=checks)
         fill_required(crm, obj, d.writes, has)
         rec = self.state.add(crm, obj, dict(d.writes), ev.email, ev.at)
