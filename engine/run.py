@@ -75,7 +75,8 @@ def compiled_plays(plays: Mapping[str, Play] | Iterable[Play] | CompiledPlays, i
 def apply_batch(batch: Iterable[Event | Mapping[str, Any]], plays: Mapping[str, Play] | Iterable[Play] | CompiledPlays,
                 integration: Integration, crm: Ports, clock: Any = system_clock, *, tracking_state: Any = None,
                 crm_objects: Mapping[str, Mapping[str, ObjectSchema]] | None = None,
-                audiences: Mapping[str, Iterable[Mapping[str, Any]]] | None = None, now: Any = None) -> Outcome:
+                audiences: Mapping[str, Iterable[Mapping[str, Any]]] | None = None, now: Any = None,
+                audit: bool = True) -> Outcome:
     """Apply one batch to the CRMs of `crm` (a port, or ports by CRM); see the module docstring.
 
     Args:
@@ -89,6 +90,7 @@ def apply_batch(batch: Iterable[Event | Mapping[str, Any]], plays: Mapping[str, 
         crm_objects: field metadata by CRM (default: read from the port when it can describe).
         audiences: CSV rows of `schedule` Plays' audiences, by Play id.
         now: run `schedule` Plays at this time (None: they do not run).
+        audit: build the audit rows (`Outcome.audit`; a plan has no use for them).
     """
     conns = ports(crm)
     integ = only(integration, conns)
@@ -123,7 +125,7 @@ def apply_batch(batch: Iterable[Event | Mapping[str, Any]], plays: Mapping[str, 
         planner.run_schedules(now)
     planned = planner.result()
     before = {name: sum(port.calls().values()) for name, port in conns.items()}
-    out = write_plan(conns, planned, integration=integ, current=state, clock=clock)
+    out = write_plan(conns, planned, integration=integ, current=state, clock=clock, audit=audit)
     out.tracking_state = None if out.stopped else planner.tracking_state.to_dict()
     for name, port in conns.items():
         written = {(w.object, w.record) for w in out.written if w.crm == name}
@@ -153,10 +155,12 @@ def plan_on_state(plays: Mapping[str, Play] | Iterable[Play] | CompiledPlays, in
     compiled = compiled_plays(plays, integration)
     out = apply_batch(events, compiled, integration, conns, tracking_state=tracking_state,
                       crm_objects=crm_objects or {}, audiences=audiences,
-                      now=when if compiled.schedules else None)
-    unsyncable = [Skipped(rec.email_problem, rec.crm, rec.object, rec.id, raw, detail=detail)
-                  for rec, raw, detail in CrmState.from_dict(crm_state).unmatchable_report()]
-    out.skipped = tuple(unsyncable) + tuple(out.skipped)
+                      now=when if compiled.schedules else None, audit=False)
+    # records that can never sync (D-WB-5), reported as the runtime's CRM pull reports them
+    unsyncable = {c: conn.unsyncable() for c, conn in conns.items()}
+    report = CrmState.from_dict({c: rows for c, rows in unsyncable.items() if rows}).unmatchable_report()
+    out.skipped = tuple(Skipped(rec.email_problem, rec.crm, rec.object, rec.id, raw, detail=detail)
+                        for rec, raw, detail in report) + tuple(out.skipped)
     return out
 
 
@@ -285,7 +289,7 @@ def _merge(result: Outcome, sent: Sent) -> None:
 
 
 def write_plan(crm: Ports, planned: Outcome, *, integration: Integration, current: Mapping[str, Any] | None = None,
-               clock: Any = system_clock) -> Outcome:
+               clock: Any = system_clock, audit: bool = True) -> Outcome:
     """Send a plan's net changes and activities through the ports, re-checked at write time.
 
     `current` holds the records the plan was computed on, read in this same batch (§6 format by
@@ -347,7 +351,7 @@ def write_plan(crm: Ports, planned: Outcome, *, integration: Integration, curren
     done = {(a.crm, a.object, a.external_id) for a in result.logged}
     result.activities = tuple(a for a in planned.activities if id(a) in landed_acts
                               and (a.crm, a.object, _activity(a, a.record).external_id) in done)
-    result.audit = audit_rows(result, planned)
+    result.audit = audit_rows(result, planned) if audit else []
     return _finish(result, conns)
 
 
