@@ -107,7 +107,7 @@ def latency(n: int, env: dict, folder: Path, gap: float) -> list[float]:
     with start_sandbox(seed={"salesforce": {"Lead": leads, "Contact": []}, "hubspot": {"contacts": []}}) as sb:
         info = folder / "lat-sandbox.json"
         info.write_text(json.dumps(sb.info))
-        senv = dict(env, PLAYS_INGEST_SECRET="bench", PLAYS_DATABASE_URL=f"sqlite:///{folder / 'serve.db'}")
+        senv = dict(env, PLAYS_INGEST_SECRET="bench-ingest-secret-0123456789abcdef", PLAYS_DATABASE_URL=f"sqlite:///{folder / 'serve.db'}")
         proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--plays", str(PLAYS), "--port", "0",
                                  "--sandbox-info", str(info)], env=senv, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True, start_new_session=True)

@@ -8,8 +8,9 @@ URL (``PLAYS_DATABASE_URL``). See `engine.store.store.Store`.
 
 from engine.store.db import DEFAULT_URL, ENV_VAR, resolve_url
 from engine.store.lease import Lease, LeaseHeld, LeaseLost
-from engine.store.store import (CursorMoved, IngestResult, Pending, Settle, Store, StoredEvent,
+from engine.store.limits import EventRejected
+from engine.store.store import (CursorMoved, IngestResult, Pending, Replayed, Settle, Store, StoredEvent,
                                 normalize_email, parse_time)
 
-__all__ = ["DEFAULT_URL", "ENV_VAR", "CursorMoved", "IngestResult", "Lease", "LeaseHeld", "LeaseLost", "Pending",
+__all__ = ["DEFAULT_URL", "ENV_VAR", "CursorMoved", "EventRejected", "IngestResult", "Replayed", "Lease", "LeaseHeld", "LeaseLost", "Pending",
            "Settle", "Store", "StoredEvent", "normalize_email", "parse_time", "resolve_url"]

@@ -28,7 +28,8 @@ from sqlalchemy.engine import Connection
 from engine.store import db
 from engine.store import lease as leasing
 from engine.store.lease import DEFAULT_NAME, Lease
-from engine.store.tables import (audit_log, events, metadata, outbox, play_progress, skipped_records,
+from engine.store.limits import check_events
+from engine.store.tables import (audit_log, events, ingest_signatures, metadata, outbox, play_progress, skipped_records,
                                  sync_cursors, tracking_state, write_intents)
 
 _CHUNK = 500  # rows per INSERT statement (well under SQLite's bound-parameter limit)
@@ -36,6 +37,20 @@ _CHUNK = 500  # rows per INSERT statement (well under SQLite's bound-parameter l
 
 class CursorMoved(RuntimeError):
     """Another run recorded this consumer's batch first (concurrency guard)."""
+
+
+class Replayed(RuntimeError):
+    """This signed ingest request's events were already stored (a replay)."""
+
+
+def _use_signature(conn: Connection, engine: Any, signature: str, now: datetime,
+                   forget_before: datetime | None) -> None:
+    if forget_before is not None:
+        conn.execute(delete(ingest_signatures).where(ingest_signatures.c.at < forget_before))
+    got = conn.execute(db.insert_ignore(engine, ingest_signatures, ["signature"])
+                       .values(signature=signature[:128], at=now).returning(ingest_signatures.c.signature)).first()
+    if got is None:
+        raise Replayed("this signed request was already received and its events stored")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +164,17 @@ class Store:
 
     # ---- events ----------------------------------------------------------------------------
 
-    def ingest(self, items: Iterable[Mapping[str, Any]], now: datetime) -> IngestResult:
+    def ingest(self, items: Iterable[Mapping[str, Any]], now: datetime, *, signature: str | None = None,
+               forget_before: datetime | None = None) -> IngestResult:
         """Store events (each needs ``id`` and ``type``), in the order given; an id already stored
         (or repeated in `items`) is ignored. Returns how many were new (and their ids) and how many
-        were duplicates."""
+        were duplicates. Raises EventRejected (nothing stored) for events the store cannot hold.
+
+        `signature` (the ingest endpoint's): recorded in the same transaction, so it counts as used
+        only once its events are stored; one already recorded raises Replayed (nothing stored).
+        Signatures older than `forget_before` are forgotten then."""
+        items = list(items)
+        check_events(items)
         rows: list[dict] = []
         seen: set[str] = set()
         dup = 0
@@ -169,6 +191,8 @@ class Store:
         new: list[str] = []
         stmt = db.insert_ignore(self.engine, events, ["id"]).returning(events.c.id)
         with self._write() as conn:
+            if signature is not None:
+                _use_signature(conn, self.engine, signature, now, forget_before)
             db.lock_ingest(conn, self.schema)
             for chunk in _chunks(rows, 5000):  # executemany: one cached statement, batched VALUES
                 if chunk:
@@ -455,11 +479,13 @@ class Store:
 
     # ---- the one-writer lease (engine.store.lease) ------------------------------------------
 
-    def acquire(self, holder: str, ttl: float, *, name: str = DEFAULT_NAME, now: datetime | None = None) -> Lease:
+    def acquire(self, holder: str, ttl: float, *, name: str = DEFAULT_NAME, now: datetime | None = None,
+                take_over: str | None = None) -> Lease:
         """Take the lease (a new, larger token), or renew it when `holder` already holds it.
-        Raises LeaseHeld, naming the holder, while another holder's lease runs."""
+        Raises LeaseHeld, naming the holder, while another holder's lease runs (unless that
+        holder is `take_over`: one known to be dead)."""
         with self._write() as conn:
-            return leasing.acquire(conn, self.engine, holder, ttl, leasing.now_or_clock(now), name)
+            return leasing.acquire(conn, self.engine, holder, ttl, leasing.now_or_clock(now), name, take_over)
 
     def renew(self, lease: Lease, *, now: datetime | None = None) -> Lease:
         """Extend the lease by its ttl; LeaseLost when a newer token exists."""
