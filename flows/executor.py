@@ -90,4 +90,4 @@ class InProcessExecutor:
                 except Exception:  # noqa: BLE001 - an API hiccup must not end the service
                     log.exception("polling for flow runs failed; retrying")
                 stop.wait(self.poll)
-        self.pool.shutdown(wait=True, cancel_futures=False)
+        self.pool.shutdown(wait=False, cancel_futures=True)  # `plays serve` waits a few seconds, no more
