@@ -129,11 +129,10 @@ def ingest_cmd(
     if url:
         _post_events(url, loaded.events, batch)
         return
-    from engine.store import Store
     from flows.consumers import trigger_types
 
     ws = _load_plays(plays)
-    store = Store(db)
+    store = _open_store(db)
     try:
         result = _ingest(store, loaded.events, "ingesting")
     finally:
@@ -150,6 +149,15 @@ def ingest_cmd(
         notifier(routes, window=0.0)([e for e in loaded.events if e["id"] in new])
         flush_prefect()
     sys.stdout.write(f"{len(loaded.events)} events: {result.stored} new, {result.duplicates} already stored\n")
+
+
+def _open_store(db: Optional[str]):
+    from engine.store import Store, StoreUnavailable
+
+    try:
+        return Store(db)
+    except StoreUnavailable as exc:
+        _fail(str(exc))
 
 
 def _post_events(url: str, events: list[dict], batch: int) -> None:
@@ -187,14 +195,14 @@ def skipped_cmd(
     limit: Optional[int] = typer.Option(None, "--limit", help="At most this many rows."),
 ) -> None:
     """The Skipped Records view: every record not written, with its reason (D-WB-9)."""
-    from engine.store import Store, parse_time
+    from engine.store import parse_time
 
     when = None
     if since:
         when = parse_time(since)
         if when is None:
             _fail(f"--since: not an ISO 8601 date-time: {since}")
-    store = Store(db)
+    store = _open_store(db)
     try:
         rows = store.skipped(since=when, limit=limit)
     finally:

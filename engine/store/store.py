@@ -24,6 +24,7 @@ from typing import Any, Collection, Iterable, Iterator, Mapping
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine.store import db
 from engine.store import lease as leasing
@@ -37,6 +38,11 @@ _CHUNK = 500  # rows per INSERT statement (well under SQLite's bound-parameter l
 
 class CursorMoved(RuntimeError):
     """Another run recorded this consumer's batch first (concurrency guard)."""
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot be opened (unreachable, refused, broken): the message names it without its
+    password (D-OPS-2)."""
 
 
 class Replayed(RuntimeError):
@@ -119,7 +125,11 @@ class Store:
         self.schema = schema
         self.engine = db.make_engine(self.url, schema)
         if create:
-            self.create()
+            try:
+                self.create()
+            except SQLAlchemyError as exc:
+                self.engine.dispose()
+                raise StoreUnavailable(f"cannot open the store at {self.describe()}: {db.reason(exc, self.url)}") from None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
