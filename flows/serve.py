@@ -111,15 +111,16 @@ def serve(settings: RuntimeSettings, *, secret: str, host: str = "127.0.0.1", po
                 waiting = rt.store.pending_count(pid, play_consumer(rt, pid).types)
                 if waiting:
                     request_retry(pid, waiting)
-        if on_ready is not None:
-            on_ready(Served(server.url + "/events", names, every))
+        served = Served(server.url + "/events", names, every)
         if executor == "subprocess":
+            if on_ready is not None:
+                on_ready(served)
             try:
                 asyncio.run(runner.start())
             except KeyboardInterrupt:
                 pass
         else:
-            _run_in_process(flows)
+            _run_in_process(flows, lambda: on_ready(served) if on_ready is not None else None)
     finally:
         server.stop()
 
@@ -129,10 +130,11 @@ class PrefectGone(RuntimeError):
 
 
 STOP_GRACE = 5.0  # seconds flow runs in progress get to finish after Ctrl-C / SIGTERM
-API_GRACE = 20.0  # seconds the Prefect API may stay unreachable before serving stops
+API_GRACE = 20.0  # seconds the Prefect API may stay unreachable before serving stops ($PLAYS_PREFECT_GRACE)
 
 
-def _run_in_process(flows: dict) -> None:
+def _run_in_process(flows: dict, ready: Callable[[], None] = lambda: None) -> None:
+    """Serve the flows in this process; Ctrl-C / SIGTERM handlers are in place before `ready`."""
     from flows.executor import InProcessExecutor
 
     stop = threading.Event()
@@ -146,6 +148,7 @@ def _run_in_process(flows: dict) -> None:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        ready()
         _loop(InProcessExecutor(flows), stop)
     finally:
         for sig, handler in previous.items():
@@ -160,6 +163,7 @@ def _loop(executor, stop: threading.Event) -> None:
     from flows.server import healthy
 
     api = os.environ.get("PREFECT_API_URL")
+    grace = float(os.environ.get("PLAYS_PREFECT_GRACE") or API_GRACE)
     worker = threading.Thread(target=executor.run, args=(stop,), name="plays-executor", daemon=True)
     worker.start()
     down_since: float | None = None
@@ -173,8 +177,8 @@ def _loop(executor, stop: threading.Event) -> None:
                     down_since = None
                 elif down_since is None:
                     down_since = now
-                elif now - down_since > API_GRACE:
-                    raise PrefectGone(f"SERVE002 the Prefect API at {api} has not answered for {API_GRACE:.0f} s: "
+                elif now - down_since > grace:
+                    raise PrefectGone(f"SERVE002 the Prefect API at {api} has not answered for {grace:.0f} s: "
                                       f"stopped serving (events are no longer accepted; those stored stay pending)")
     except KeyboardInterrupt:
         pass
