@@ -18,8 +18,8 @@ from __future__ import annotations
 import uuid
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from engine.connectors.base import is_blank, json_value
-from engine.evaluate.policy import same
+from engine.connectors.base import json_value
+from engine.evaluate.policy import is_blank, same
 from engine.store import Settle, Store, normalize_email
 
 
