@@ -22,10 +22,18 @@ from typing import Iterator
 from engine.store import Lease, LeaseHeld, Store
 
 TTL_ENV = "PLAYS_LEASE_TTL"
+WAIT_ENV = "PLAYS_LEASE_WAIT"
 DEFAULT_TTL = 60.0  # seconds; well above the longest CRM send of one batch
 DEFAULT_WAIT = 5.0  # seconds a runner waits for a held lease before it stops and says so
 
 HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def wait_default() -> float:
+    try:
+        return float(os.environ.get(WAIT_ENV) or DEFAULT_WAIT)
+    except ValueError:
+        return DEFAULT_WAIT
 
 
 def ttl() -> float:
@@ -78,7 +86,8 @@ _LOCK = threading.Lock()
 
 
 @contextmanager
-def hold(store: Store, *, wait: float = DEFAULT_WAIT, holder: str = HOLDER) -> Iterator[Held]:
+def hold(store: Store, *, wait: float | None = None, holder: str = HOLDER) -> Iterator[Held]:
+    wait = wait_default() if wait is None else wait
     with _LOCK:
         held = _HELD.setdefault(id(store), Held(store, holder))
     deadline = time.monotonic() + wait
