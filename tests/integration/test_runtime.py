@@ -138,7 +138,7 @@ def test_serve_event_triggers_deployment_and_schedule_runs_sync(prefect_env, tmp
                  "from": "Engaged", "to": "Completed: Replied",
                  "reply": {"classification": "Willing to meet", "tags": ["pricing"]}}
         body = json.dumps(event).encode()
-        r = requests.post(ready["ingest"], data=body, headers=signed_headers("s3cret", body), timeout=10)
+        r = requests.post(ready["ingest"], data=body, headers=signed_headers("s3cret-for-the-serve-test-0123456789", body), timeout=10)
         assert r.status_code == 202 and r.json()["stored"] == 1
 
         def landed():

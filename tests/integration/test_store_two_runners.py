@@ -66,7 +66,7 @@ def runner(plays: Path, events: Path, info: Path, db: str) -> list[str]:
 def test_two_runners_one_store_one_writer_no_duplicate_create_every_write_audited(prefect_env, tmp_path,
                                                                                   dialect: str) -> None:
     plays, events = workspace(tmp_path)
-    env = dict(prefect_env, PLAYS_BATCH_SIZE="3")
+    env = dict(prefect_env, PLAYS_BATCH_SIZE="1", PLAYS_LEASE_WAIT="2")
     env.pop("PLAYS_DATABASE_SCHEMA", None)
     if dialect == "sqlite":
         db, schema = f"sqlite:///{tmp_path / 'shared.db'}", None
@@ -77,7 +77,8 @@ def test_two_runners_one_store_one_writer_no_duplicate_create_every_write_audite
     box = start_sandbox(seed={"salesforce": {"Lead": [], "Contact": []}, "hubspot": {"contacts": []}})
     info = tmp_path / "box.json"
     info.write_text(json.dumps(box.info))
-    # every Salesforce read answers 1 s late: the first runner holds the lease for many seconds
+    # every Salesforce read answers 1 s late and a batch is one event: the first runner holds the lease
+    # for CONTACTS seconds at least, well past the second one's start-up
     box.set_faults({"slow_seconds": 1.0, "rules": [{"kind": "slow", "crm": "salesforce", "method": "GET",
                                                     "path": "query"}]})
     store = Store(db, schema=schema)
