@@ -7,8 +7,8 @@ signatures, as a retrying sender would) and retries a request, unchanged, until 
 (the endpoint is down while the runner restarts). Once the stream ends the faults are cleared and
 the service is given time to drain. Then, from the store and the CRM:
 
-- events_in: events accepted (distinct ids); applied: those every consumer of their type has
-  passed; lost = events_in - applied;
+- events_in: events accepted (distinct ids); applied: those the runner has passed (every Play and
+  the tracking fields apply in one pass); lost = events_in - applied;
 - writes_audited / writes: CRM fields the Plays changed that have their audit row;
 - duplicates: a field's value recorded as written again with no other value in between (one
   write applied or audited twice), plus activities created twice;
@@ -44,7 +44,7 @@ import requests  # noqa: E402
 
 from engine.store import Store  # noqa: E402
 from engine.workspace import load_workspace  # noqa: E402
-from flows.consumers import TRACKING, TRACKING_TYPES, trigger_types  # noqa: E402
+from flows.consumers import BATCH  # noqa: E402
 from flows.ingest import signed_headers  # noqa: E402
 from flows.server import LocalPrefect  # noqa: E402
 from sandbox.server import start_sandbox  # noqa: E402
@@ -140,14 +140,9 @@ def start_serve(env: dict, info: Path, db: str, port: int, log) -> subprocess.Po
 
 
 def drained(store: Store, ws) -> tuple[int, int]:
-    """(events every consumer of their type has passed, events in)."""
-    consumers = {pid: trigger_types(p) for pid, p in ws.plays.items() if p.trigger.type != "schedule"}
-    consumers[TRACKING] = TRACKING_TYPES
+    """(events the runner has passed, events in): one consumer applies every Play and tracking."""
     total = store.event_count()
-    waiting: set[str] = set()
-    for name, types in consumers.items():
-        waiting |= {e.id for e in store.pending(name, types, 1_000_000).events}
-    return total - len(waiting), total
+    return total - store.pending_count(BATCH), total
 
 
 def main() -> None:
@@ -221,10 +216,7 @@ def main() -> None:
                 time.sleep(3)
                 applied, events_in = drained(store, ws)
             if applied < events_in:
-                for pid, p in sorted(ws.plays.items()):
-                    if p.trigger.type != "schedule" and store.pending_count(pid, trigger_types(p)):
-                        print(f"pending: {pid} {store.pending_count(pid, trigger_types(p))}", file=sys.stderr)
-                print(f"pending: tracking {store.pending_count(TRACKING, TRACKING_TYPES)}", file=sys.stderr)
+                print(f"pending: {store.pending_count(BATCH)}", file=sys.stderr)
                 print((folder / "serve.log").read_text()[-3000:], file=sys.stderr)
             # what the CRM holds vs the audit log
             audit = store.audit()

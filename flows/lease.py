@@ -6,7 +6,8 @@ first of them starts draining and released when the last one ends.
 (``lease=held.lease``); `Held.refresh` renews it between batches. When another runner holds the
 lease, `hold` waits up to ``wait`` seconds and then raises `LeaseHeld` naming the holder: the
 caller sends nothing and says so. A holder that was a process of this machine and no longer runs
-(killed with SIGKILL) is taken over at once instead of waiting for its lease to run out. Orchestration only; the lease itself is `engine.store.lease`.
+(killed with SIGKILL) is taken over at once instead of waiting for its lease to run out.
+Orchestration only; the lease itself is `engine.store.lease`.
 """
 
 from __future__ import annotations

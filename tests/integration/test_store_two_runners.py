@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from engine.store import Store
+from flows.consumers import BATCH
 from sandbox.server import start_sandbox
 
 pytest.register_assert_rewrite("tests.integration.prefect_fixtures")
@@ -100,7 +101,7 @@ def test_two_runners_one_store_one_writer_no_duplicate_create_every_write_audite
         last = subprocess.run(runner(plays, events, info, db), env=env, cwd=ROOT, capture_output=True, text=True,
                               timeout=240)
         assert last.returncode == 0, last.stderr[-2000:]
-        assert store.pending_count("create-on-enroll", {"sequence_enrolled"}) == 0
+        assert store.pending_count(BATCH) == 0
 
         leads = box.state()["salesforce"]["Lead"]
         per_email = Counter(lead["Email"] for lead in leads)
@@ -112,7 +113,7 @@ def test_two_runners_one_store_one_writer_no_duplicate_create_every_write_audite
             for field in ("Title", "Unify_Most_Recent_Play__c"):
                 assert lead.get(field) and audited[(lead["Id"], field)] == 1, (lead, field)
         assert Counter(a["op"] for a in audit if a["field"] == "Title") == {"create": CONTACTS}
-        assert not store.intents("create-on-enroll")
+        assert not store.intents(BATCH)
         assert store.lease_holder() is None  # released at the end of each run
     finally:
         for p in procs:
