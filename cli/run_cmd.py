@@ -151,9 +151,14 @@ def _sandbox_info(path: str) -> dict:
 def _preflight(settings: Any) -> None:
     """Connect to the CRMs before anything runs: a connection problem is exit 2, said once (D-SY-3)."""
     from engine.connectors.base import ConnectionProblem
+    from engine.store import StoreUnavailable
     from flows.runtime import get_runtime
 
-    conns = get_runtime(settings).connectors()
+    try:
+        rt = get_runtime(settings)
+    except StoreUnavailable as exc:  # said without the URL's password (D-OPS-2), no traceback
+        _fail(str(exc))
+    conns = rt.connectors()
     if isinstance(conns, ConnectionProblem):
         _fail(conns.format())
 

@@ -108,3 +108,16 @@ def redact(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - a message helper must not fail
         return url
+
+
+def reason(exc: BaseException, url: str) -> str:
+    """A database error in one line, without SQL and without the URL's password (for messages)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = " ".join(str(orig).split()) or type(orig).__name__
+    try:
+        password = make_url(url).password
+    except Exception:  # noqa: BLE001
+        password = None
+    if password:
+        text = text.replace(str(password), "***")
+    return text[:300]
