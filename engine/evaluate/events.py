@@ -375,6 +375,24 @@ def event_from(obj: Any) -> Event:
     return ev
 
 
+def first_copies(events: Iterable[Event], seen: set[str] | None = None) -> tuple[list[Event], list[Event]]:
+    """D-RUN-1: an event id already seen is a duplicate; the first copy in ingest order (for a file:
+    line order) counts, whatever its `at`. Returns (the first copies, in the order given; the later
+    copies, to be ignored and reported). `seen` carries the ids of earlier batches and is updated.
+    Dedupe with this BEFORE ordering by `at`."""
+    if seen is None:
+        seen = set()
+    firsts: list[Event] = []
+    later: list[Event] = []
+    for ev in events:
+        if ev.id in seen:
+            later.append(ev)
+        else:
+            seen.add(ev.id)
+            firsts.append(ev)
+    return firsts, later
+
+
 def make_event(id: str, type: str, at: str, **kw: Any) -> Event:
     """Convenience for tests and the runtime: keyword form of an event dict (``from``/``to`` as
     ``from_``/``to``)."""

@@ -126,7 +126,7 @@ def test_duplicate_ids_same_event_silent_different_event_warned():
     events, diags = parse_events_text(text, "ev.jsonl")
     assert len(events) == 3  # the planner applies an id once
     assert [(d.code, d.severity, d.line) for d in diags] == [("EVENT010", "warning", 3)]
-    assert "first on line 1" in diags[0].message
+    assert "(line 1)" in diags[0].message
 
 
 @pytest.mark.parametrize("text,code,severity", [
@@ -198,3 +198,25 @@ def test_json_locator():
     assert loc.pos(("missing", 3)) == (1, 1) and loc.pos(("a", 9)) == (1, 7)  # nearest ancestor
     deep = "[" * 3000 + "]" * 3000
     assert Locator(deep).pos((0,) * 2999) == (1, 3000)  # iterative: any depth
+
+
+def test_first_copy_in_ingest_order_wins_whatever_its_time_d_run_1():
+    """D-RUN-1: of two events with one id, the first in ingest order (file line order) counts, even
+    when a later copy has an earlier `at`; later copies are returned to be reported."""
+    from engine.evaluate.events import first_copies, make_event
+
+    a = make_event("e1", "email_opened", "2026-11-20T12:00:00Z", contact={"email": "a@b.io"})
+    b = make_event("e1", "email_clicked", "2026-11-20T09:00:00Z", contact={"email": "a@b.io"}, url="https://x.io")
+    c = make_event("e2", "email_opened", "2026-11-20T10:00:00Z", contact={"email": "a@b.io"})
+    firsts, later = first_copies([a, b, c, a])
+    assert firsts == [a, c] and later == [b, a]
+    seen: set[str] = set()
+    assert first_copies([a], seen) == ([a], []) and first_copies([b, c], seen) == ([c], [b])  # across batches
+    assert seen == {"e1", "e2"}
+
+
+def test_reused_id_warning_says_the_first_counts_d_run_1():
+    other = dict(GOOD, type="email_opened")
+    other.pop("to"), other.pop("from")
+    _, diags = parse_events_text("\n".join(json.dumps(e) for e in (GOOD, other)), "ev.jsonl")
+    assert "first copy (line 1) counts" in diags[0].message and "D-RUN-1" in diags[0].message

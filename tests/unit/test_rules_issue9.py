@@ -69,3 +69,13 @@ def test_unknown_status_takes_only_default_d_voc_1(key):
     e = ev("e1", to="Done", status="Done", **{"from": "Done"})
     r = plan([_branch_play(key, "sequence_status_changed")], SF, [e], {"salesforce": {"Lead": [lead("L1")]}})
     assert [w.fields for w in writes_by(r)] == [{"Title": "default"}]
+
+
+@pytest.mark.xfail(strict=False, reason="plan.py must dedupe with events.first_copies before sorting (D-RUN-1)")
+def test_first_copy_in_ingest_order_counts_not_the_earliest_d_run_1():
+    """D-RUN-1: two events with one id: the first in ingest order counts, even with the later `at`."""
+    p = sync_play(fields={"Title": "{{ reply.subject }}"})
+    events = [ev("e1", at="2026-11-20T12:00:00Z", reply={"subject": "first"}),
+              ev("e1", at="2026-11-20T09:00:00Z", reply={"subject": "second"})]
+    r = plan([p], SF, events, {"salesforce": {"Lead": [lead("L1")]}})
+    assert writes_by(r)[0].fields == {"Title": "first"}
