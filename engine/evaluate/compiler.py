@@ -25,7 +25,7 @@ from engine.evaluate.policy import is_blank
 from engine.diagnostics import Diagnostic, error
 from engine.language.model import STOP, CrmSettings, Integration, Play
 from engine.language.templates import _finalize, is_template, render
-from engine.language.vocab import ENGAGEMENT_EVENTS, TRIGGER_EVENTS, NodeKind, TriggerType
+from engine.language.vocab import NodeKind, TriggerType
 
 BRANCH, SYNC, TASK = 0, 1, 2
 _DICT_METHODS = frozenset(dir(dict))
@@ -250,9 +250,7 @@ def _value_fn(value: Any) -> tuple[bool, Any]:
 
 def _trigger(play: Play) -> tuple[frozenset[str], Callable[[Any], bool]]:
     t = play.trigger
-    types = {str(e) for e in TRIGGER_EVENTS[t.type]}
-    if t.type == TriggerType.EMAIL_ENGAGEMENT and t.events:
-        types = {str(ENGAGEMENT_EVENTS[e]) for e in t.events if e in ENGAGEMENT_EVENTS}
+    types = t.event_types
     frm, to, seqs, cls = (frozenset(t.from_statuses), frozenset(t.to_statuses), frozenset(t.sequences),
                           frozenset(t.classifications))
     checks: list[Callable[[Any], bool]] = []
@@ -354,6 +352,12 @@ class CompiledPlays:
 
     def for_event(self, event_type: str) -> tuple[CompiledPlay, ...]:
         return self.by_event.get(event_type, ())
+
+    def fired_by(self, ev: Any) -> tuple[CompiledPlay, ...]:
+        """Trigger routing: the Plays event `ev` fires, in Play-id order: those whose trigger fires on
+        its type (`Trigger.event_types`) and whose filters (from, to, classifications, sequences)
+        let it through. Disabled Plays are included (the caller reports them `play_disabled`)."""
+        return tuple(cp for cp in self.by_event.get(ev.type, ()) if cp.accepts(ev))
 
 
 def compile_plays(plays: Mapping[str, Play] | Iterable[Play], integration: Integration) -> CompiledPlays:

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from engine.diagnostics import Diagnostic, did_you_mean, error, warning
 from engine.language.loader import Document
 from engine.language.model import Play
-from engine.language.vocab import CLASSIFICATIONS, STATUSES, TriggerType
+from engine.language.vocab import CLASSIFICATION_KEYS, CLASSIFICATIONS, STATUS_KEYS, STATUSES, TriggerType
 
 # Words people use for a value that is spelled otherwise (D-PLAY-3: "Not interested" is Negative).
 ALIASES = {
@@ -24,8 +24,6 @@ ALIASES = {
     "auto reply": "Automated", "autoreply": "Automated", "unsubscribe": "Opt out", "unsubscribed": "Opt out",
     "replied": "Completed: Replied", "cancelled": "Canceled", "bounce": "Bounced", "active": "Engaged",
 }
-STATUS_KEYS = ("sequence_status", "event.to", "event.from", "event.status")
-CLASSIFICATION_KEYS = ("reply_classification", "reply.classification")
 
 
 def _values(value: Any, path: tuple) -> Iterator[tuple[Any, tuple]]:
