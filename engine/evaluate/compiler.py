@@ -360,6 +360,30 @@ class CompiledPlays:
         return tuple(cp for cp in self.by_event.get(ev.type, ()) if cp.accepts(ev))
 
 
+def reply_not_synced(ev: Any) -> bool:
+    """D-PLAY-6: a reply whose sequence is no longer active (`sequence_active: false`) is not synced:
+    no activity, no follow-up task, no tracking."""
+    return not ev.sequence_active and ev.type == "email_replied"
+
+
+def inactive_skips(compiled: CompiledPlays, ev: Any) -> list[tuple[str | None, str]]:
+    """D-PLAY-6: what an event whose sequence is no longer active does not do, as (Play id or None,
+    detail) entries to report skipped with reason ``sequence_inactive``: one per Play the event
+    would have fired (it fires none, disabled ones included) and, for a reply, one (None) for the
+    reply's own sync (`reply_not_synced`). Empty when the sequence is active."""
+    if ev.sequence_active:
+        return []
+    seq = f"sequence '{ev.sequence}'" if ev.sequence else "its sequence"
+    out: list[tuple[str | None, str]] = []
+    if reply_not_synced(ev):
+        out.append((None, f"the reply is not synced: {seq} is no longer active (sequence_active: false) "
+                          f"(D-PLAY-6); no activity, follow-up task or tracking"))
+    for cp in compiled.fired_by(ev):
+        out.append((cp.id, f"Play '{cp.id}' does not run: {seq} is no longer active "
+                           f"(sequence_active: false) (D-PLAY-6)"))
+    return out
+
+
 def compile_plays(plays: Mapping[str, Play] | Iterable[Play], integration: Integration) -> CompiledPlays:
     """Compile Plays and index them by the event types their triggers fire on. A Play that does not
     compile is left out and its diagnostics returned in `errors`."""

@@ -94,6 +94,8 @@ def event_attr(ev: Any, name: str) -> Any:
         return ev.id
     if name == "in_thread":
         return ev.in_thread
+    if name == "sequence_active":
+        return ev.sequence_active
     if name == "sequence_status":
         return ev.sequence_status
     return ev.raw.get(name) if ev.raw else None

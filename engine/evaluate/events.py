@@ -28,7 +28,8 @@ from engine.language.vocab import CLASSIFICATIONS, STATUSES, EventType
 EVENT_TYPES: frozenset[str] = frozenset(t.value for t in EventType)
 _STATUS_SET = frozenset(STATUSES)
 _CLASS_SET = frozenset(CLASSIFICATIONS)
-_KEYS = ("id", "type", "at", "contact", "sequence", "status", "from", "to", "url", "in_thread", "reply", "message")
+_KEYS = ("id", "type", "at", "contact", "sequence", "status", "from", "to", "url", "in_thread", "sequence_active",
+         "reply", "message")
 _REPLY_KEYS = ("classification", "tags", "subject", "body")
 _MESSAGE_KEYS = ("id", "subject", "body_template", "body_rendered", "manual")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -149,6 +150,7 @@ class Event:
     to_status: str | None = None
     url: str | None = None
     in_thread: bool = True
+    sequence_active: bool = True  # D-PLAY-6: false = the sequence is no longer active
     reply: Mapping[str, Any] | None = None
     message: Mapping[str, Any] | None = None
     raw: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False, repr=False)
@@ -296,6 +298,9 @@ def parse_event(obj: Any, *, file: str = "<event>", line: int = 1, col: int = 1,
             diags.append(error("EVENT004", file, at(key), f"'{key}' must be a string"))
     if "in_thread" in obj and not isinstance(obj["in_thread"], bool):
         diags.append(error("EVENT004", file, at("in_thread"), "'in_thread' must be true or false"))
+    if "sequence_active" in obj and not isinstance(obj["sequence_active"], bool):
+        diags.append(error("EVENT004", file, at("sequence_active"), "'sequence_active' must be true or false",
+                           "false says the sequence is no longer active (D-PLAY-6); leave it out when it is"))
     reply = obj.get("reply")
     if reply is not None:
         if not isinstance(reply, dict):
@@ -359,6 +364,7 @@ def parse_event(obj: Any, *, file: str = "<event>", line: int = 1, col: int = 1,
         sequence=obj.get("sequence"), status=obj.get("status"),
         from_status=obj.get("from"), to_status=obj.get("to"), url=obj.get("url"),
         in_thread=obj.get("in_thread", True) is not False,
+        sequence_active=obj.get("sequence_active", True) is not False,
         reply=MappingProxyType(dict(reply)) if reply is not None else None,
         message=MappingProxyType(dict(message)) if message is not None else None,
         raw=obj,

@@ -220,3 +220,12 @@ def test_reused_id_warning_says_the_first_counts_d_run_1():
     other.pop("to"), other.pop("from")
     _, diags = parse_events_text("\n".join(json.dumps(e) for e in (GOOD, other)), "ev.jsonl")
     assert "first copy (line 1) counts" in diags[0].message and "D-RUN-1" in diags[0].message
+
+
+def test_sequence_active_is_read_absent_means_active_d_play_6():
+    """D-PLAY-6 / play-language §5: `sequence_active` (boolean, default true)."""
+    assert event_from(dict(GOOD)).sequence_active is True
+    assert event_from(dict(GOOD, sequence_active=False)).sequence_active is False
+    assert event_from(dict(GOOD, sequence_active=True)).sequence_active is True
+    ev, diags = parse_event(dict(GOOD, sequence_active="no"))
+    assert ev is None and [d.code for d in diags] == ["EVENT004"]
