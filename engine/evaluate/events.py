@@ -38,17 +38,20 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
-_DT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
+_DT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})$")
 
 
 def parse_time(text: Any, *, need_zone: bool = True) -> int | None:
     """ISO 8601 date-time -> integer microseconds since the epoch (UTC), or None if it is not one.
+    The engine's one time parser (`to_datetime` is the same as an aware datetime).
 
     With ``need_zone`` a time without a zone is refused; without it, it is read as UTC.
     """
     if not isinstance(text, str):
         return None
     s = text.strip()
+    if s.endswith("z"):
+        s = s[:-1] + "Z"
     if need_zone and not _DT_RE.match(s):
         return None
     try:
@@ -65,6 +68,15 @@ def parse_crm_time(value: Any) -> int | None:
     if isinstance(value, str) and value:
         return parse_time(value, need_zone=False)
     return None
+
+
+def to_datetime(value: Any) -> datetime | None:
+    """A datetime or an ISO 8601 string (``Z`` or an offset; none read as UTC) -> an aware UTC
+    datetime; None when absent or unparseable. `parse_time` in datetime form (the store's times)."""
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    us = parse_time(value, need_zone=False)
+    return None if us is None else _EPOCH + timedelta(microseconds=us)
 
 
 def to_us(when: Any) -> int | None:
@@ -119,11 +131,20 @@ def add_days(us: int, days: int) -> str:
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
 
+def email_key(value: Any) -> str | None:
+    """D-WB-5, the one email normalising: emails match trimmed and case-insensitively
+    (``" Ann@Acme.io"`` is ``ann@acme.io``); None for a missing or blank value. A key only: whether
+    it is a valid address is `normalize_email`'s question."""
+    if not isinstance(value, str):
+        return None
+    return value.strip().lower() or None
+
+
 def normalize_email(value: Any) -> tuple[str | None, str | None]:
     """D-WB-5: (normalised email, problem). Problem is ``no_email`` / ``invalid_email`` or None."""
     if value is None or not isinstance(value, str):
         return None, "no_email" if value is None or value == "" else "invalid_email"
-    s = value.strip().lower()
+    s = email_key(value)
     if not s:
         return None, "no_email"
     if not _EMAIL_RE.match(s):

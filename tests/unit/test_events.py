@@ -229,3 +229,24 @@ def test_sequence_active_is_read_absent_means_active_d_play_6():
     assert event_from(dict(GOOD, sequence_active=True)).sequence_active is True
     ev, diags = parse_event(dict(GOOD, sequence_active="no"))
     assert ev is None and [d.code for d in diags] == ["EVENT004"]
+
+
+def test_one_email_key_and_one_time_parser_for_every_room():
+    """One rule, one place: the store's email key and time parser are the engine's (D-WB-5, §5)."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    import engine.store
+    from engine.evaluate.events import email_key, to_datetime
+
+    assert engine.store.normalize_email is email_key and engine.store.parse_time is to_datetime
+    assert email_key(" Ann@Acme.io ") == "ann@acme.io" and email_key("   ") is None and email_key(3) is None
+    assert email_key("not-an-email") == "not-an-email"  # a key, not a validity check (normalize_email)
+    assert normalize_email(" Ann@Acme.io") == ("ann@acme.io", None)
+    want = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    for text in ("2026-11-20T09:00:00Z", "2026-11-20T09:00:00z", "2026-11-20T10:00:00+01:00",
+                 "2026-11-20T09:00:00.000+0000", "2026-11-20T09:00:00"):
+        assert to_datetime(text) == want, text
+        assert parse_time(text, need_zone=False) == parse_time("2026-11-20T09:00:00Z")
+    assert to_datetime(datetime(2026, 11, 20, 10, tzinfo=timezone(timedelta(hours=1)))) == want
+    assert to_datetime(datetime(2026, 11, 20, 9)) == want
+    assert to_datetime("soon") is None and to_datetime(None) is None and to_datetime("") is None
