@@ -21,11 +21,11 @@ from typing import List, Optional
 import typer
 
 from cli import report
-from cli.plan_cmd import read_audiences
 from engine.diagnostics import Severity
 from engine.evaluate.playtest import run_test
 from engine.language.schema_check import SchemasMissing
-from engine.workspace import INTEGRATION_NAMES, PLAY_SUFFIXES, TEST_SUFFIXES, PathNotFound, Workspace, load_workspace
+from engine.workspace import (INTEGRATION_NAMES, PLAY_SUFFIXES, TEST_SUFFIXES, PathNotFound, Workspace, load_workspace,
+                              read_audiences)
 
 
 def _line(stream, style: str, text: str, tty: bool) -> None:
