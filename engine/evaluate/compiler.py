@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Mapping
 import networkx as nx
 
 from engine.language import graph
-from engine.evaluate.conditions import compile_when, event_attr
+from engine.evaluate.conditions import compile_when, make_getter
 from engine.evaluate.crmstate import ATTRIBUTE_FIELDS
 from engine.evaluate.policy import is_blank
 from engine.diagnostics import Diagnostic, error
@@ -123,20 +123,14 @@ def _path_getter(path: str) -> Callable[[EvalContext], Any] | None:
     if len(parts) != 2 or parts[1] in _DICT_METHODS:
         return None
     root, name = parts
-    if root in ("contact", "person"):
-        return lambda c: c.contact_value(name)
+    if root in ("contact", "person", "reply", "message", "event"):
+        return make_getter(path)  # what `reply.X` etc. mean, once: the same lookup as a `when` key
     if root == "sequence":
         if name == "name":
             return lambda c: c.event.sequence
         if name == "status":
             return lambda c: c.event.sequence_status
         return lambda c: None
-    if root == "reply":
-        return lambda c: c.event.reply.get(name) if c.event.reply else None
-    if root == "message":
-        return lambda c: c.event.message.get(name) if c.event.message else None
-    if root == "event":
-        return lambda c: event_attr(c.event, name)
     if root == "play":
         return (lambda c: c.play_id) if name == "id" else (lambda c: None)
     return None
