@@ -1,4 +1,4 @@
-"""Conditions of a branch's `when` (play-language.md §1), compiled to plain closures.
+"""Conditions of a branch's `when`, compiled to plain closures.
 
 Keys: ``sequence_status`` (the event's `to` for a status change, else its `status`),
 ``reply_classification``, ``sequence``, ``event`` (the event type), and attribute paths

@@ -1,4 +1,4 @@
-"""In-memory CRM state in the §6 format (play-language.md), indexed by normalised email.
+"""In-memory CRM state in the CRM state file format, indexed by normalised email.
 
 `CrmState.from_dict` reads ``{"salesforce": {"Lead": [...], "Contact": [...]}, "hubspot":
 {"contacts": [...]}}``; the person objects (Salesforce Lead/Contact, HubSpot contacts) become
