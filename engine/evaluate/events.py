@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from engine.diagnostics import Diagnostic, did_you_mean, error, warning
 from engine.language.jsonpos import Locator
+from engine.language.times import _EPOCH, _US, parse_time  # re-exported: the one time parser
 from engine.language.vocab import CLASSIFICATIONS, STATUSES, EventType
 
 EVENT_TYPES: frozenset[str] = frozenset(t.value for t in EventType)
@@ -36,32 +37,7 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 # ---------------------------------------------------------------------------------------------- time
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_US = timedelta(microseconds=1)
-_DT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})$")
-
-
-def parse_time(text: Any, *, need_zone: bool = True) -> int | None:
-    """ISO 8601 date-time -> integer microseconds since the epoch (UTC), or None if it is not one.
-    The engine's one time parser (`to_datetime` is the same as an aware datetime).
-
-    With ``need_zone`` a time without a zone is refused; without it, it is read as UTC.
-    """
-    if not isinstance(text, str):
-        return None
-    s = text.strip()
-    if s.endswith("z"):
-        s = s[:-1] + "Z"
-    if need_zone and not _DT_RE.match(s):
-        return None
-    try:
-        dt = datetime.fromisoformat(s)
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return (dt - _EPOCH) // _US
-
+# The one time parser, `parse_time`, lives in engine.language.times (literal checks use it too).
 
 def parse_crm_time(value: Any) -> int | None:
     """A CRM timestamp (``2026-11-01T00:00:00Z``, ``...000+0000``, a date) -> microseconds, or None."""
