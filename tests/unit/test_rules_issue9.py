@@ -81,7 +81,6 @@ def test_first_copy_in_ingest_order_counts_not_the_earliest_d_run_1():
     assert writes_by(r)[0].fields == {"Title": "first"}
 
 
-@pytest.mark.xfail(strict=False, reason="plan.py must call compiler.inactive_skips / reply_not_synced (D-PLAY-6)")
 def test_inactive_sequence_fires_no_play_and_its_reply_is_not_synced_d_play_6():
     """D-PLAY-6: a reply with `sequence_active: false`: no Play, no activity, no follow-up, no tracking;
     each reported skipped `sequence_inactive`."""
