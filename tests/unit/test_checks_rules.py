@@ -95,6 +95,9 @@ def test_branch_coverage_warning(tmp_path, monkeypatch):
     ("type: email_engagement\n  events: [opened, clicked]", "{event: [email_replied]}", "TRIGGER002"),
     ("type: sequence_enrolled\n  sequences: [A]", "{sequence: B}", "TRIGGER002"),
     ("type: sequence_status_changed\n  from: [Engaged]", "{event.from: Paused}", "TRIGGER002"),
+    # the same filters under the attributes' other names (D-VOC-1/2: one set of condition keys)
+    ("type: reply_classified\n  classifications: [Positive]", "{reply.classification: Negative}", "TRIGGER002"),
+    (STATUS, "{event.sequence_status: Bounced}", "TRIGGER002"),
 ])
 def test_never_matching(tmp_path, monkeypatch, trigger, when, code):
     nodes = branch(when) if when else sf("{Title: CEO}")

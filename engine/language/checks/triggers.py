@@ -42,13 +42,12 @@ _EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 def _allowed(play: Play, key: str) -> tuple[tuple, str] | None:
     """The values the trigger lets through for a condition key, and the filter's name."""
     t = play.trigger
-    if key == "sequence_status" and t.type == TriggerType.SEQUENCE_STATUS_CHANGED and t.to_statuses:
+    if key in ("sequence_status", "event.sequence_status", "event.to") and \
+            t.type == TriggerType.SEQUENCE_STATUS_CHANGED and t.to_statuses:
         return t.to_statuses, "to"
     if key == "event.from" and t.type == TriggerType.SEQUENCE_STATUS_CHANGED and t.from_statuses:
         return t.from_statuses, "from"
-    if key == "event.to" and t.type == TriggerType.SEQUENCE_STATUS_CHANGED and t.to_statuses:
-        return t.to_statuses, "to"
-    if key == "reply_classification" and t.type == TriggerType.REPLY_CLASSIFIED and t.classifications:
+    if key in CLASSIFICATION_KEYS and t.type == TriggerType.REPLY_CLASSIFIED and t.classifications:
         return t.classifications, "classifications"
     if key == "sequence" and t.sequences:
         return t.sequences, "sequences"
