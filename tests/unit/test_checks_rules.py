@@ -81,6 +81,14 @@ def test_branch_coverage_warning(tmp_path, monkeypatch):
         ("VOCAB003", "branch 'a' tests classifications but has no default and does not cover 'Negative'")]
 
 
+def test_branch_coverage_sees_the_attribute_under_its_other_name(tmp_path, monkeypatch):
+    """D-VOC-2: `reply.classification` is `reply_classification`: the same coverage warning."""
+    text = play("type: reply_classified\n  classifications: [Positive, Negative]",
+                branch("{reply.classification: Positive}", default=False))
+    out = diags(tmp_path, monkeypatch, {"p.play.yaml": text})
+    assert [c for c, _m, _h in out] == ["VOCAB003"]
+
+
 # -- triggers ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("trigger,when,code", [

@@ -105,14 +105,15 @@ def check_coverage(doc: Document, play: Play) -> list[Diagnostic]:
     for node in play.nodes.values():
         if node.kind != "branch" or node.has_default:
             continue
-        for statuses, key, what in ((True, "sequence_status", "statuses"),
-                                    (False, "reply_classification", "classifications")):
-            tested = [c for case in node.cases for c in case.when if c.key == key]
+        # one attribute under its names (`event.to`/`event.from` of a status change are others)
+        for statuses, keys, what in ((True, ("sequence_status", "event.sequence_status"), "statuses"),
+                                     (False, CLASSIFICATION_KEYS, "classifications")):
+            tested = [c for case in node.cases for c in case.when if c.key in keys]
             if not tested:
                 continue
             covered: set[str] = set()
             for case in node.cases:
-                if len(case.when) != 1 or case.when[0].key != key:
+                if len(case.when) != 1 or case.when[0].key not in keys:
                     continue  # a case with more conditions covers its values only partly
                 cond = case.when[0]
                 if cond.op == "eq":
