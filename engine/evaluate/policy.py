@@ -20,13 +20,12 @@ Pure functions over values; the planner calls `decide` once per sync node and re
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable, Iterable, Mapping
 
 from engine.evaluate.events import iso_z, parse_time
 from engine.language.metadata import FieldInfo, ObjectSchema
+from engine.language.times import is_date
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def is_blank(v: Any) -> bool:
@@ -118,7 +117,7 @@ def coerce(value: Any, info: FieldInfo | None) -> Any:
         raise CoerceError(f"{value!r} is not true or false")
     if kind == "date":
         text = str(value).strip()
-        if _DATE.match(text):
+        if is_date(text):
             return text
         us = parse_time(text, need_zone=False)
         if us is None:

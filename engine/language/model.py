@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from engine.language.vocab import Crm, NodeKind, TRACKING_KEYS, TriggerType
+from engine.language.vocab import Crm, NodeKind, TRACKING_KEYS, TriggerType, trigger_event_types
 
 STOP = "stop"
 OPERATORS = ("not", "in", "contains", "exists", "gt", "lt")
@@ -106,6 +106,11 @@ class Trigger:
     cron: str | None = None
     audience: Audience | None = None
     path: tuple = ("trigger",)
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        """The event types this trigger fires on (empty for a schedule): see `trigger_event_types`."""
+        return trigger_event_types(self.type, self.events)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Iterator
 from engine.diagnostics import Diagnostic, did_you_mean, error
 from engine.language.loader import Document
 from engine.language.metadata import ObjectSchema
-from engine.language.model import Node, Play
+from engine.language.model import Integration, Node, Play
 from engine.language.templates import ROOTS, TemplateSyntaxProblem, is_template, variables
 from engine.language.vocab import STANDARD_CONTACT_ATTRIBUTES
 
@@ -103,25 +103,46 @@ def _example(root: str) -> str:
             "event": "at", "play": "id", "message": "subject"}[root]
 
 
+def _check_text(doc: Document, text: str, path: tuple, fields: set[str] | None) -> list[Diagnostic]:
+    """TEMPLATE001..003 of one template string at `path`."""
+    if not is_template(text):
+        return []
+    pos = doc.pos(path)
+    try:
+        names = variables(text)
+    except TemplateSyntaxProblem as exc:
+        return [error("TEMPLATE001", doc.file, pos, f"template does not parse: {exc}",
+                      "write variables as {{ contact.firstName }}")]
+    out = []
+    for var in names:
+        problem = variable_problem(var, fields)
+        if problem:
+            out.append(error(problem[0], doc.file, pos, problem[1], problem[2]))
+    return out
+
+
+def check_integration(doc: Document, integration: Integration, crm_objects: CrmObjects) -> list[Diagnostic]:
+    """The integration's templated `default_values` (D-WB-7: rendered like field values), checked
+    like a node's: they parse and name variables that exist (any person object of that CRM)."""
+    out: list[Diagnostic] = []
+    for crm in ("salesforce", "hubspot"):
+        settings = integration.settings(crm)
+        if settings is None:
+            continue
+        fields = _contact_fields(None, {crm: crm_objects[crm]} if crm_objects.get(crm) else {})
+        for name, value in settings.default_values.items():
+            if isinstance(value, str):
+                out += _check_text(doc, value, (crm, "default_values", name), fields)
+    return out
+
+
 def check(doc: Document, play: Play, crm_objects: CrmObjects) -> list[Diagnostic]:
     """Every template and attribute-path problem of a Play."""
     out: list[Diagnostic] = []
     for node in play.nodes.values():
         fields = _contact_fields(node, crm_objects)
         for text, path in _templates(node):
-            if not is_template(text):
-                continue
-            pos = doc.pos(path)
-            try:
-                names = variables(text)
-            except TemplateSyntaxProblem as exc:
-                out.append(error("TEMPLATE001", doc.file, pos, f"template does not parse: {exc}",
-                                 "write variables as {{ contact.firstName }}"))
-                continue
-            for var in names:
-                problem = variable_problem(var, fields)
-                if problem:
-                    out.append(error(problem[0], doc.file, pos, problem[1], problem[2]))
+            out += _check_text(doc, text, path, fields)
         for case in node.cases:
             for cond in case.when:
                 if "." not in cond.key:
