@@ -49,6 +49,7 @@ RULES = {  # why something was kept or skipped, for logs
     "out_of_thread": "D-EM-5: only in-thread replies count",
     "untracked_domain": "D-TR-2: the link is not on a web tag domain",
     "crm_rejected": "the CRM refused the write",
+    "template_error": "D-OPS-3: a template broke a limit or failed; the field is not written",
 }
 
 

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable, Mapping
 from engine.evaluate.conditions import equal
 from engine.evaluate.events import iso_z, parse_time
 from engine.language.metadata import FieldInfo, ObjectSchema
+from engine.language.templates import RenderFailed
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -145,6 +146,9 @@ def decide(*, create: bool, current: Callable[[str], Any], wanted: Iterable[tupl
 
     for name, v in wanted:
         mapped.add(name)
+        if type(v) is RenderFailed:  # D-OPS-3: a template that failed is reported, never written
+            d.skipped.append((name, "template_error", f"{v.code} {v.message}"))
+            continue
         info = None
         if schema is not None:
             info = schema.fields.get(name)
