@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 
 import typer
 
@@ -28,6 +29,21 @@ COMMAND_MODULES = (
     "cli.serve_cmd",
     "cli.backfill_cmd",
 )
+
+
+
+@app.callback()
+def _output_never_fails() -> None:
+    """Text from events and CRM states may hold lone surrogates ("\\ud800" in JSON): printed as
+    escapes, never a UnicodeEncodeError (D-OPS-3). In JSON output the escape is valid JSON."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a stream already written to in another mode
+                pass
+
 
 for _name in COMMAND_MODULES:
     if importlib.util.find_spec(_name) is not None:
