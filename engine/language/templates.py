@@ -43,6 +43,7 @@ MAX_OUTPUT_CHARS = 100_000
 MAX_ALLOC_CHARS = 1_000_000
 MAX_INT_BITS = 4_096
 MAX_RANGE = 10_000
+CHARS_PER_STEP = 20  # handling a value of n characters costs n / 20 steps besides the step itself
 
 _ALLOWED_STATEMENTS = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.If, nodes.For, nodes.Assign,
                        nodes.With)
@@ -92,31 +93,31 @@ def _tick(steps: int = 1) -> None:
             raise _Limit(f"the template does more than {MAX_WORK:,} steps (loop iterations, calls, operations)")
 
 
-def _size(value: Any, limit: int = MAX_ALLOC_CHARS) -> int:
-    """Characters `value` holds (strings, and the items of lists, tuples and dicts), counted up to
-    just past `limit`."""
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, (bytes, bytearray)):
+_CONTAINERS = (list, tuple, set, frozenset, dict)
+
+
+def _size(value: Any, limit: int = MAX_OUTPUT_CHARS) -> int:
+    """Characters `value` holds (strings, and the items of lists, tuples and dicts: one each plus
+    their text), counted up to just past `limit`."""
+    if isinstance(value, (str, bytes, bytearray)):
         return len(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return value.bit_length() // 3 + 1
-    if isinstance(value, (list, tuple, set, frozenset, dict)):
-        total = 0
-        stack = [value]
-        while stack and total <= limit:
-            v = stack.pop()
-            items: Iterable = v.items() if isinstance(v, dict) else v
-            for item in items:
-                total += 1
-                if isinstance(item, (list, tuple, set, frozenset, dict)):
-                    stack.append(item)
-                else:
-                    total += _size(item, limit)
-                if total > limit:
-                    break
-        return total
-    return 1
+    if not isinstance(value, _CONTAINERS):
+        return 1
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        v = stack.pop()
+        total += len(v) * (2 if isinstance(v, dict) else 1)
+        if total > limit:
+            break
+        for item in (list(v.keys()) + list(v.values())) if isinstance(v, dict) else v:
+            if isinstance(item, str):
+                total += len(item)
+            elif isinstance(item, _CONTAINERS):
+                stack.append(item)
+    return total
 
 
 def _made(value: Any) -> Any:
@@ -130,6 +131,7 @@ def _made(value: Any) -> Any:
         raise _Limit(f"a value of more than {MAX_OUTPUT_CHARS:,} characters")
     budget = _BUDGET.get()
     if budget is not None and size > 16:
+        _tick(size // CHARS_PER_STEP)
         budget[1] -= size
         if budget[1] < 0:
             raise _Limit(f"the template makes more than {MAX_ALLOC_CHARS:,} characters in all")
@@ -151,6 +153,10 @@ def _check_binop(op: str, left: Any, right: Any) -> None:
                 raise _Limit(f"repeating {length:,} items {n:,} times makes more than {MAX_OUTPUT_CHARS:,}")
         if is_int(left) and is_int(right) and left.bit_length() + right.bit_length() > MAX_INT_BITS:
             raise _Limit(f"a number of more than {MAX_INT_BITS:,} bits")
+    elif op == "+":
+        a, b = _seq_len(left), _seq_len(right)
+        if a is not None and b is not None and a + b > MAX_OUTPUT_CHARS:
+            raise _Limit(f"a value of more than {MAX_OUTPUT_CHARS:,} characters")
     elif op == "**":
         if is_int(left) and is_int(right) and abs(left) > 1 and right > 0 \
                 and left.bit_length() * right > MAX_INT_BITS:
@@ -171,8 +177,8 @@ def _check_args(fn: Any, args: tuple, kwargs: Mapping[str, Any], skip: int) -> N
         if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_OUTPUT_CHARS:
             raise _Limit(f"the number {v if v.bit_length() < 64 else '(huge)'} is too large an argument "
                          f"(at most {MAX_OUTPUT_CHARS:,})")
-        if _size(v) > MAX_ALLOC_CHARS:
-            raise _Limit(f"an argument of more than {MAX_ALLOC_CHARS:,} characters")
+        if _size(v) > MAX_OUTPUT_CHARS:
+            raise _Limit(f"an argument of more than {MAX_OUTPUT_CHARS:,} characters")
     owner = getattr(fn, "__self__", None)
     subject = owner if isinstance(owner, str) else (args[skip - 1] if 0 < skip <= len(args) else None)
     if any(isinstance(t, str) and _WIDE.search(t) for t in rest + [subject]):
@@ -213,7 +219,7 @@ def _guard_filter(fn: Any) -> Any:
 
     @functools.wraps(fn)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        _tick()
+        _tick(1 + _size(args[skip - 1]) // CHARS_PER_STEP if len(args) >= skip else 1)
         _check_args(fn, args, kwargs, skip)
         return _made(fn(*args, **kwargs))
 
@@ -253,12 +259,12 @@ class _Env(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        _tick()
+        _tick(1 + (_size(left) + _size(right)) // CHARS_PER_STEP)
         _check_binop(operator, left, right)
         return _made(super().call_binop(context, operator, left, right))
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-        _tick()
+        _tick(1 + (_size(getattr(__obj, "__self__", None)) + _size(args)) // CHARS_PER_STEP)
         if getattr(__obj, "__name__", "") == "join" and isinstance(getattr(__obj, "__self__", None), str) \
                 and len(args) == 1:
             return _made(_join(args[0], __obj.__self__))
@@ -299,7 +305,8 @@ def _finalize(value: Any) -> Any:
     return value
 
 
-_ENV = _Env(undefined=_Blank, autoescape=False, finalize=lambda v: _finalize(v))
+# optimized=False: jinja would otherwise fold constant filters at compile time, outside any budget
+_ENV = _Env(undefined=_Blank, autoescape=False, finalize=lambda v: _finalize(v), optimized=False)
 _ENV.filters = {name: _guard_filter(_join if name == "join" else _ENV.filters[name]) for name in _FILTERS}
 _ENV.globals = {"range": _range, "namespace": Namespace, "dict": dict}
 

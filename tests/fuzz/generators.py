@@ -196,3 +196,48 @@ def state_text(rng: random.Random, demo: dict) -> str:
         return json.dumps(tree(rng, max_depth=5), default=str)
     return rng.choice(["", "{", "[", "{}", "\x00", '{"salesforce": {"Lead": [{"Id": "\\ud800", "Email": "\\udfff@a.io"}]}}',
                        deep_text(3000, "dict")])
+
+
+TEMPLATE_PIECES = [
+    "{{ ", " }}", "{% ", " %}", "contact.firstName", "contact.title", "reply.tags", "reply.body", "event.id",
+    "sequence.name", "play.id", "x", "loop.index", "(", ")", "[", "]", "{", "}", ", ", ": ", "~", "+", "-", "*", "**",
+    "/", "//", "%", " and ", " or ", " not ", " if ", " else ", " in ", " is ", "defined", "|upper", "|lower",
+    "|join(', ')", "|replace('a', 'bb')", "|center(", "|default('-')", "|int", "|float", "|length", "|list",
+    "|sort", "|map('upper')", "|wordwrap(", "|indent(", "|truncate(", "|format(", "|round", "|sum", "|first",
+    "|batch(", "|slice(", "|unique", "|tojson", "|attr('__class__')", ".__class__", ".format(", ".join(",
+    ".replace(", ".center(", ".ljust(", ".split()", "range(", "namespace(", "dict(", "lipsum(", "cycler(",
+    "for ", "endfor", "if ", "elif ", "endif", "set ", "= ", "include ", "macro ", "endmacro", "filter ",
+    "raw", "endraw", "with ", "endwith", "'x'", "'%s'", "'{:>99}'", "'%0999999999d'", "'\\x00'", "'\ud800'",
+    "0", "1", "2", "7", "10", "99", "1000", "99999", "100000", "1000000000", "10**9", "9" * 30, "1e308", "-1",
+    "0.5", "true", "none", " ", "\n", "{#", "#}",
+]
+
+
+def template(rng: random.Random) -> str:
+    """A random template: mostly well formed ``{{ expr }}`` / ``{% for %}`` shapes, some token soup."""
+    def expr(depth: int = 0) -> str:
+        r = rng.random()
+        if depth > 3 or r < 0.3:
+            return rng.choice(["contact.firstName", "reply.tags", "'x'", "1000", "99999", "10", "range(10)",
+                               "contact.title", "'ab' * 3", "none", "[1, 2]", "{'a': 1}"])
+        if r < 0.55:
+            return f"({expr(depth + 1)} {rng.choice(['+', '*', '**', '~', '-', '/', '//', '%', 'and', 'or'])} " \
+                   f"{expr(depth + 1)})"
+        if r < 0.8:
+            f = rng.choice(["upper", "join(', ')", "replace('x', 'yy')", "center(99999)", "default('a')", "int",
+                            "length", "list", "map('upper')|list", "wordwrap(5)", "indent(4)", "truncate(5)",
+                            "sort", "sum", "first", "unique|list", "batch(3)|list", "string", "format(1)"])
+            return f"{expr(depth + 1)}|{f}"
+        method = rng.choice(["upper()", "split()", "join([1])", "center(50)", "replace('a', 'b')", "format(1)"])
+        return f"{expr(depth + 1)}.{method}"
+
+    r = rng.random()
+    if r < 0.5:
+        return "{{ " + expr() + " }}"
+    if r < 0.7:
+        return "{% for i in " + expr() + " %}{{ " + expr() + " }}{% for j in " + expr() + " %}{{ i }}{% endfor %}" \
+            "{% endfor %}"
+    if r < 0.8:
+        return "{% set ns = namespace(v=" + expr() + ") %}{% for i in range(" + rng.choice(["5", "50", "5000"]) + \
+            ") %}{% set ns.v = ns.v " + rng.choice(["~", "+", "*", "**"]) + " ns.v %}{% endfor %}{{ ns.v }}"
+    return "".join(rng.choice(TEMPLATE_PIECES) for _ in range(rng.randrange(1, 30)))
