@@ -13,6 +13,9 @@ from enum import StrEnum
 from typing import Iterable
 
 
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+
+
 class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
@@ -31,8 +34,9 @@ class Diagnostic:
     hint: str | None = None
 
     def format(self) -> str:
+        """One line, always: control characters of user text (a newline in a key) are escaped."""
         text = f"{self.file}:{self.line}:{self.col}: {self.severity} {self.code} {self.message}"
-        return f"{text} ({self.hint})" if self.hint else text
+        return (f"{text} ({self.hint})" if self.hint else text).translate(_ESCAPES)
 
     def to_json(self) -> dict:
         data = asdict(self)

@@ -250,8 +250,11 @@ def load_yaml(text: str, file: str) -> tuple[Document | None, list[Diagnostic]]:
                             _indent_hint(text, mark, problem) or _syntax_hint(problem))]
     except RecursionError:
         return None, [error("YAML006", file, (1, 1), f"document nested deeper than {MAX_DEPTH} levels")]
-    except _YAML_ERRORS as exc:
-        return None, [error("YAML001", file, (1, 1), f"YAML error: {exc}")]
+    except _YAML_ERRORS as exc:  # a reader error: a character YAML does not allow
+        where = getattr(exc, "position", None)
+        pos = _line_col(text, where) if isinstance(where, int) else (1, 1)
+        return None, [error("YAML001", file, pos, f"YAML error: {str(exc).splitlines()[0]}",
+                            "remove control characters; YAML files are printable text")]
     nodes = [n for n in nodes if n is not None]
     if not nodes:
         return None, [error("YAML008", file, (1, 1), "the file is empty", "see docs/ for a minimal example")]
@@ -266,6 +269,11 @@ def load_yaml(text: str, file: str) -> tuple[Document | None, list[Diagnostic]]:
     except RecursionError:
         return None, [error("YAML006", file, (1, 1), f"document nested deeper than {MAX_DEPTH} levels")]
     return doc, []
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
 def _text_at(text: str, mark: Any) -> str:
