@@ -57,7 +57,24 @@ _FILTERS = ("abs", "attr", "batch", "capitalize", "center", "count", "d", "defau
             "select", "selectattr", "slice", "sort", "string", "striptags", "sum", "title", "trim", "truncate",
             "unique", "upper", "urlencode", "wordcount", "wordwrap", "filesizeformat")
 _REFUSED_METHODS = frozenset({"expandtabs", "translate"})
-_WIDE = re.compile(r"%[-#0 +]*\d{6,}|%[-#0 +]*\d*\.\d{6,}|\{[^{}]*:[^{}]*\d{6,}[^{}]*\}")
+# Format widths of a million or more ('%0999999999d', '{:>999999999}'). Possessive quantifiers keep
+# the search linear in the text (a nested `[^{}]*` pattern went quadratic on '{:1:1:1...').
+_PERCENT_WIDE = re.compile(r"%[-#+ 0]*+(?:[1-9]\d{5,}|\d*+\.\d{6,})")
+_BRACES = re.compile(r"\{([^{}]*+)")
+_SIX_DIGITS = re.compile(r"\d{6}")
+
+
+class _Wide:
+    """`search(text)`: does `text` hold a format width of a million or more?"""
+
+    @staticmethod
+    def search(text: str) -> bool:
+        if "%" in text and _PERCENT_WIDE.search(text):
+            return True
+        return "{" in text and any(_SIX_DIGITS.search(m.group(1).partition(":")[2]) for m in _BRACES.finditer(text))
+
+
+_WIDE = _Wide()
 
 
 @dataclass(frozen=True)

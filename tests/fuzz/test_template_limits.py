@@ -114,3 +114,11 @@ def test_plan_skips_a_field_whose_template_fails_and_writes_the_others():
     assert ("template_error", "n", "Title") in skipped and ("template_error", "t", None) in skipped
     assert all("TEMPLATE006" in s.detail for s in r.skipped if s.reason == "template_error")
     assert not r.activities
+
+
+@pytest.mark.timeout(20)
+def test_format_width_check_stays_linear_on_hostile_text():
+    """The width check itself was quadratic on '{:1:1:1...' (a hang of its own): now linear."""
+    for text in ("{{ '{" + ":1" * 40_000 + "'.format(1) }}", "{{ '" + "%0 " * 30_000 + "' % 1 }}"):
+        out = render(text, CTX)
+        assert isinstance(out, (str, RenderFailed))
