@@ -173,7 +173,9 @@ def event_text(rng: random.Random, demo: list[dict]) -> str:
             lines.append(rng.choice(["", "{", "[]", "NaN", '{"id": "\\ud800"}', "\x00", '"\\udfff"',
                                      deep_text(rng.choice([100, 3000])), "[" * 5000,
                                      '{"id":"a","type":"email_opened","at":"9999-12-31T23:59:59-14:00"}',
-                                     '{"id":"a","type":"email_opened","at":"0001-01-01T00:00:00+14:00"}']))
+                                     '{"id":"a","type":"email_opened","at":"0001-01-01T00:00:00+14:00"}',
+                                     '{"id":"y","type":"reply_classified","at":"9999-12-31T20:00:00Z",'
+                                     '"contact":{"email":"ann@acme.io"},"reply":{"classification":"Positive"}}']))
     text = "\n".join(lines)
     if rng.random() < 0.1:
         text = json.dumps([json.loads(x) for x in lines if _is_json(x)], default=str)
