@@ -175,6 +175,12 @@ def decide(*, create: bool, current: Callable[[str], Any], wanted: Iterable[tupl
     writes = d.writes
     mapped: set[str] = set()
 
+    if any(type(v) is RenderFailed for v in defaults.values()):  # a templated default that failed
+        for name, v in defaults.items():
+            if type(v) is RenderFailed:
+                d.skipped.append((name, "template_error", f"{v.code} {v.message} (default value)"))
+        defaults = {k: v for k, v in defaults.items() if type(v) is not RenderFailed}
+
     for name, v in wanted:
         mapped.add(name)
         if type(v) is RenderFailed:  # D-OPS-3: a template that failed is reported, never written
