@@ -94,7 +94,10 @@ _DAY_US = 86_400_000_000
 
 @lru_cache(maxsize=4096)
 def _day_text(day: int) -> str:
-    return (_EPOCH + timedelta(days=day)).date().isoformat()
+    try:
+        return (_EPOCH + timedelta(days=day)).date().isoformat()
+    except OverflowError:  # an event in 9999-12-31 plus a few days: the last date there is (D-OPS-3)
+        return "9999-12-31" if day > 0 else "0001-01-01"
 
 
 def add_days(us: int, days: int) -> str:

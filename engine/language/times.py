@@ -36,6 +36,10 @@ def parse_time(text: Any, *, need_zone: bool = True) -> int | None:
         return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
+    try:  # 9999-12-31T23:59:59-14:00 is past year 9999 in UTC: not a time we can print (D-OPS-3)
+        dt.astimezone(timezone.utc)
+    except OverflowError:
+        return None
     return (dt - _EPOCH) // _US
 
 

@@ -132,4 +132,5 @@ SKIP_REASONS: tuple[str, ...] = (
     "out_of_thread",
     "untracked_domain",
     "crm_rejected",
+    "template_error",
 )

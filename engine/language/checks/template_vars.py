@@ -8,18 +8,22 @@ CRM object in the metadata snapshot: case-sensitive, checked only where a snapsh
 contacts); for a branch or a task, any object of the CRMs in the snapshots.
 
 Codes: TEMPLATE001 template does not parse, TEMPLATE002 unknown variable, TEMPLATE003 unknown
-contact attribute.
+contact attribute, TEMPLATE004 a statement templates do not allow (include, extends, import, macro,
+...), TEMPLATE005 a template too long or nested too deeply, TEMPLATE006 a template that breaks a
+render limit whatever the data (it is dry-rendered against an empty context by the same
+`engine.language.templates.render` that plan and run use), TEMPLATE007 (a warning) a template that
+fails when its variables are empty (e.g. a division by an empty number).
 """
 
 from __future__ import annotations
 
 from typing import Iterator
 
-from engine.diagnostics import Diagnostic, did_you_mean, error
+from engine.diagnostics import Diagnostic, did_you_mean, error, warning
 from engine.language.loader import Document
 from engine.language.metadata import ObjectSchema
 from engine.language.model import Integration, Node, Play
-from engine.language.templates import ROOTS, TemplateSyntaxProblem, is_template, variables
+from engine.language.templates import ROOTS, TemplateSyntaxProblem, is_template, problems, variables
 from engine.language.vocab import STANDARD_CONTACT_ATTRIBUTES
 
 CrmObjects = dict[str, dict[str, ObjectSchema]]
@@ -30,6 +34,16 @@ ATTRIBUTES = {
     "play": ("id",),
 }
 OPEN_ROOTS = ("event", "message")  # any attribute
+
+
+_SYNTAX_MESSAGE = {"TEMPLATE001": "template does not parse: {}", "TEMPLATE004": "{}", "TEMPLATE005": "{}"}
+_SYNTAX_HINT = {
+    "TEMPLATE001": "write variables as {{ contact.firstName }}",
+    "TEMPLATE004": "a template is one value: use {{ ... }}, {% if %}, {% for %} and {% set %} only",
+    "TEMPLATE005": "split the value, or compute it before it reaches the Play",
+    "TEMPLATE006": "templates are limited in output size, loop iterations and number size (docs/diagnostics.md)",
+    "TEMPLATE007": "at run time the field is skipped (template_error) when this happens; guard with {% if %}",
+}
 
 
 def _templates(node: Node) -> Iterator[tuple[str, tuple]]:
@@ -111,9 +125,10 @@ def _check_text(doc: Document, text: str, path: tuple, fields: set[str] | None) 
     try:
         names = variables(text)
     except TemplateSyntaxProblem as exc:
-        return [error("TEMPLATE001", doc.file, pos, f"template does not parse: {exc}",
-                      "write variables as {{ contact.firstName }}")]
+        return [error(exc.code, doc.file, pos, _SYNTAX_MESSAGE[exc.code].format(exc), _SYNTAX_HINT[exc.code])]
     out = []
+    for code, message in problems(text):
+        out.append((warning if code == "TEMPLATE007" else error)(code, doc.file, pos, message, _SYNTAX_HINT[code]))
     for var in names:
         problem = variable_problem(var, fields)
         if problem:
