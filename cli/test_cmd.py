@@ -104,8 +104,9 @@ def test_cmd(
     junit_xml: Optional[str] = typer.Option(None, "--junit-xml", help="Also write a JUnit XML report here "
                                             "(for CI test views)."),
 ) -> None:
-    """Run the Play tests: pytest-like summary `N passed, N failed`; a failure names the FILE:LINE of
-    the expectation that failed. How to write tests: docs/first-play.md and docs/reference.md."""
+    """Run the Play tests: pytest-like summary `N passed, N failed`.
+
+    A failure names the FILE:LINE of the expectation that failed. Writing tests: docs/first-play.md."""
     given = list(paths) if paths else ["plays/"]
     try:
         sel = _Selection(given)
