@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "cli.run_cmd",
     "cli.serve_cmd",
     "cli.backfill_cmd",
+    "cli.docs_cmd",
 )
 
 for _name in COMMAND_MODULES:
