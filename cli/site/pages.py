@@ -79,7 +79,7 @@ PLAY = """{% extends "base" %}{% from "macros" import mode, value, crm, diag_lis
 <td>{{ value(w) }}{% if w.source != 'node' %}<div class="muted">from the {{ w.source }}</div>{% endif %}</td>
 <td>{{ w.default if w.default is not none else '' }}</td><td>{{ mode(w.mode) }}</td></tr>{% endfor %}{% endfor %}
 </tbody></table>
-<p class="legend">{% for m, text in meaning.items() %}{{ mode(m) }} {{ text }}<br>{% endfor %}</p>
+<p class="legend">{% for m, text in meaning.items() %}{{ mode(m) }} {{ linked(text, '../') }}<br>{% endfor %}</p>
 {% else %}<p class="muted">This Play writes no CRM fields{% if tasks %}; it creates tasks{% endif %}.</p>{% endif %}
 <h2 id="tests">Play tests</h2>
 {% if p.tests %}<table class="tests"><thead><tr><th>Test</th><th>File</th><th>Result</th></tr></thead><tbody>
@@ -113,14 +113,14 @@ INTEGRATION = """{% extends "base" %}{% from "macros" import crm, diag_list with
 <span><b>Follow-up tasks</b>{{ 'on, due in %d days' % s.follow_up_due_days if s.task_sync else 'off' }}</span>
 {% if s.crm == 'salesforce' %}<span><b>Email writeback</b>{{ 'EmailMessage (Enhanced Email)' if s.uses_email_message else 'Tasks' }}</span>{% endif %}
 <span><b>Field snapshot</b>{{ s.schema_file or 'none' }}</span></div>
-<h3>Owned fields: always written</h3>
+<h3>{{ linked("Owned fields: always written (D-WB-1)", "") }}</h3>
 <p>{% for f in s.owned | sort %}<span class="chip owned">{{ f }}</span>{% else %}<span class="muted">none</span>{% endfor %}</p>
-<h3>Tracking fields</h3>
+<h3>{{ linked("Tracking fields: owned; a newly mapped field gets activity from its mapping start on (D-WB-8)", "") }}</h3>
 <table class="tracking"><thead><tr><th>Activity</th><th>Field</th><th>Receives activity from</th></tr></thead><tbody>
 {% for key, f in s.tracking.items() %}<tr><td>{{ names.get(key, key) }}</td><td><code>{{ f }}</code></td>
-<td>{{ s.mappings_since.get(f) or 'the start (no mapping date)' }}</td></tr>{% else %}<tr><td colspan="3" class="muted">none mapped</td></tr>{% endfor %}
+<td>{{ s.mappings_since.get(f) or 'all activity (no mapping start set)' }}</td></tr>{% else %}<tr><td colspan="3" class="muted">none mapped</td></tr>{% endfor %}
 </tbody></table>
-<h3>Default values: written when the field is blank</h3>
+<h3>{{ linked("Default values: written when the field is blank (D-WB-7)", "") }}</h3>
 <table class="defaults"><thead><tr><th>Field</th><th>Default</th></tr></thead><tbody>
 {% for f, v in s.default_values.items() %}<tr><td><code>{{ f }}</code></td><td>{{ v }}</td></tr>{% else %}<tr><td colspan="2" class="muted">none</td></tr>{% endfor %}
 </tbody></table>{% endfor %}
