@@ -21,6 +21,7 @@ RULE = re.compile(r"\b(D-[A-Z]{2,6}-\d+)\b")
 _ROW = re.compile(r"<tr>\s*<td><code>([A-Z]{3,10}\d{3})</code>")
 _LINK = re.compile(r'<a href="([^"]*)"([^>]*)>(.*?)</a>', re.S)
 _ID = re.compile(r'\bid="([^"]+)"')
+_RULE_ID = re.compile(r"d-([a-z]{2,6})-(\d+)(?![0-9])")
 
 
 def docs_folder() -> Path | None:
@@ -78,10 +79,12 @@ class Linker:
         self.codes = {i for i in diag.ids if CODE.fullmatch(i)} if diag else set()
         self.sections = {i for i in diag.ids} if diag else set()
         rules = pages.get("rules")
-        self.rules: dict[str, str] = {}
+        self.rules: dict[str, str] = {}  # D-WB-2 -> its anchor: `d-wb-2`, `D-WB-2`, `d-wb-2-other-fields`, ...
         if rules:
-            for i in sorted(rules.ids):
-                self.rules.setdefault(re.sub(r"[^a-z0-9]", "", i.lower()), i)
+            for i in _ID.findall(rules.body):
+                m = _RULE_ID.match(i.lower())
+                if m:
+                    self.rules.setdefault(f"D-{m.group(1).upper()}-{m.group(2)}", i)
         self.has_diag = diag is not None
 
     def code_href(self, code: str, root: str) -> str | None:
@@ -92,7 +95,7 @@ class Linker:
         return None
 
     def rule_href(self, rule: str, root: str) -> str | None:
-        anchor = self.rules.get(re.sub(r"[^a-z0-9]", "", rule.lower()))
+        anchor = self.rules.get(rule)
         return f"{root}docs/rules.html#{anchor}" if anchor else None
 
     def text(self, raw: str, root: str) -> str:
@@ -108,3 +111,31 @@ class Linker:
             return f'<a class="rule" href="{href}">{m.group(1)}</a>' if href else m.group(1)
 
         return RULE.sub(rule, CODE.sub(code, out))
+
+    def html(self, body: str, root: str, page: str = "") -> str:
+        """Rendered HTML with the codes and rule ids of its text linked (not inside links; a code on
+        its own catalogue row is left alone)."""
+        out: list[str] = []
+        in_link = 0
+        for part in re.split(r"(<[^>]+>)", body):
+            if part.startswith("<"):
+                if re.match(r"<a[\s>]", part):
+                    in_link += 1
+                elif part.startswith("</a"):
+                    in_link = max(0, in_link - 1)
+                out.append(part)
+            elif in_link or not part.strip():
+                out.append(part)
+            else:
+                text = RULE.sub(lambda m: self._a("rule", self.rule_href(m.group(1), root), m.group(1)), part)
+                if page != "diagnostics":
+                    text = CODE.sub(lambda m: self._a("code", self._exact(m.group(1), root), m.group(1)), text)
+                out.append(text)
+        return "".join(out)
+
+    def _exact(self, code: str, root: str) -> str | None:
+        return f"{root}docs/diagnostics.html#{code}" if code in self.codes else None
+
+    @staticmethod
+    def _a(cls: str, href: str | None, text: str) -> str:
+        return f'<a class="{cls}" href="{href}">{text}</a>' if href else text

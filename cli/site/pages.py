@@ -193,5 +193,6 @@ class Pages:
         if self.docs:
             out["docs/index.html"] = self._render("docs_index", "../", title="Docs", nav="docs")
             for d in self.docs.values():
-                out[f"docs/{d.name}.html"] = self._render("doc", "../", title=d.title, nav="docs", body=Markup(d.body))
+                out[f"docs/{d.name}.html"] = self._render("doc", "../", title=d.title, nav="docs",
+                                                           body=Markup(self.linker.html(d.body, "../", d.name)))
         return out
