@@ -26,6 +26,9 @@ unless the rule narrows it with `crm`):
   `EXPIRED_AUTHENTICATION`).
 - `reject`: per record: that record of a write fails (`UNABLE_TO_LOCK_ROW` / `LOCKED`), the
   others succeed.
+- `bulk_fail`: per record of a Bulk API 2.0 ingest job (Salesforce): the job fails at that
+  record (state `Failed`); the records before it are processed (each succeeded or failed), it and
+  the ones after it are left in `unprocessedrecords`.
 
 A rule matches a call when its optional `crm`, `method` and `path` (a substring) match; it then
 fires with probability `rate` (default 1), skipping its first `skip` matches and firing at most
@@ -40,9 +43,9 @@ import json
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
-KINDS = ("429", "503", "403", "slow", "drop", "expired_session", "reject")
+KINDS = ("429", "503", "403", "slow", "drop", "expired_session", "reject", "bulk_fail")
 REQUEST_KINDS = ("429", "503", "403", "slow", "drop", "expired_session")
 _NUMERIC = ("seed", "slow_seconds", "retry_after")
 
@@ -159,19 +162,24 @@ class Faults:
             return {"seed": self.seed, "slow_seconds": self.slow_seconds,
                     "retry_after": self.retry_after, "rules": [r.as_dict() for r in self.rules]}
 
-    def decide(self, crm: str, method: str, path: str) -> str | None:
-        """The request-level fault for this call, if any (first firing rule wins)."""
+    def decide(self, crm: str, method: str, path: str,
+               inner: Sequence[tuple[str, str]] = ()) -> str | None:
+        """The request-level fault for this call, if any (first firing rule wins). `inner`: the
+        (method, path) of a Composite request's subrequests; a rule matching one of them matches
+        the whole request (it is one call), drawn once."""
         with self._lock:
             for rule in self.rules:
-                if rule.kind in REQUEST_KINDS and rule.matches(crm, method, path):
+                if rule.kind in REQUEST_KINDS and any(
+                        rule.matches(crm, m, p) for m, p in [(method, path), *inner]):
                     if rule.draw():
                         return rule.kind
         return None
 
-    def reject(self, crm: str, method: str, path: str) -> bool:
-        """Whether this one record of a write is rejected."""
+    def reject(self, crm: str, method: str, path: str, kind: str = "reject") -> bool:
+        """Whether this one record of a write is rejected (`kind` "bulk_fail": whether a Bulk job
+        fails at this record)."""
         with self._lock:
             for rule in self.rules:
-                if rule.kind == "reject" and rule.matches(crm, method, path) and rule.draw():
+                if rule.kind == kind and rule.matches(crm, method, path) and rule.draw():
                     return True
         return False

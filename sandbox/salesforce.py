@@ -75,9 +75,12 @@ def resources(app: Any, req: Request, version: str) -> Response:
 
 
 def limits(app: Any, req: Request, version: str) -> Response:
-    used = app.log.count()
-    return Response(200, {"DailyApiRequests": {"Max": app.api_limit,
-                                               "Remaining": max(app.api_limit - used, 0)}})
+    used = app.usage["salesforce"] + 1  # this call counts too
+    return Response(200, {
+        "DailyApiRequests": {"Max": app.api_limit, "Remaining": max(app.api_limit - used, 0)},
+        "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000 - app.bulk_usage("query_jobs")},
+        "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000 - app.bulk_usage("batches")},
+        "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562}})
 
 
 def describe_global(app: Any, req: Request, version: str) -> Response:
@@ -279,7 +282,7 @@ def register(router: Router) -> None:
       "sf.get_by_external")
     r("PATCH", API + r"/sobjects/(?P<obj>\w+)/(?P<field>\w+)/(?P<value>[^/]+)", upsert,
       "sf.upsert")
-    from sandbox import sf_composite
-    for method, pattern, handler, name in sf_composite.ROUTES:
+    from sandbox import sf_bulk, sf_composite
+    for method, pattern, handler, name in sf_composite.ROUTES + sf_bulk.ROUTES:
         r(method, API + pattern, handler, name)
 

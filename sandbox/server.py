@@ -29,7 +29,7 @@ from collections import OrderedDict, deque
 from pathlib import Path
 from typing import Any
 
-from sandbox import hubspot, salesforce, sf_login
+from sandbox import hubspot, salesforce, sf_bulk, sf_login
 from sandbox.faults import FaultSpecError, Faults
 from sandbox.http import (BadJson, DropConnection, Request, RequestLog, Response, Router,
                           SandboxRequestHandler, TLSThreadingServer)
@@ -40,6 +40,19 @@ SF_API_LIMIT = 15000
 HS_DAILY = 500_000
 HS_TEN_SECONDLY = 190
 ORG_PREFIX = "00D5g000SANDBOX!"  # session ids start with the org id, as Salesforce's do
+
+
+def _subrequests(req: Request) -> list[tuple[str, str]]:
+    """(method, path) of each subrequest of a Salesforce Composite request, for fault rules."""
+    if req.method != "POST" or not req.path.rstrip("/").endswith("/composite"):
+        return []
+    try:
+        body = req.json()
+    except BadJson:
+        return []
+    subs = body.get("compositeRequest") if isinstance(body, dict) else None
+    return [(str(s.get("method", "")).upper(), str(s.get("url", "")).split("?")[0])
+            for s in subs or [] if isinstance(s, dict)]
 
 
 class _Cursors(OrderedDict):
@@ -68,6 +81,10 @@ class SandboxApp:
         self.access_token = access_token
         self.page_size = page_size
         self.api_limit = SF_API_LIMIT
+        self.hs_daily = HS_DAILY
+        self.usage = {"salesforce": 0, "hubspot": 0}  # API calls counted today, per CRM
+        self.bulk = sf_bulk.BulkJobs()  # Bulk API 2.0 jobs and the day's Bulk allocations
+        self._usage_lock = threading.Lock()
         self.describes = all_salesforce()
         self.hs_props = {obj: {p["name"]: p for p in res["results"]}
                          for obj, res in all_hubspot().items()}
@@ -90,6 +107,23 @@ class SandboxApp:
             self.sessions.add(sid)
         return sid
 
+    def count_call(self, crm: str) -> int:
+        """Count one API call against `crm`'s daily allowance, as the CRM does: every REST call,
+        a whole Composite request once, each Bulk API 2.0 job call once. Logins are not counted."""
+        with self._usage_lock:
+            self.usage[crm] += 1
+            return self.usage[crm]
+
+    def reset_usage(self) -> None:
+        """A new day: both allowances are whole again."""
+        with self._usage_lock:
+            self.usage = {"salesforce": 0, "hubspot": 0}
+            self.bulk.reset()
+
+    def bulk_usage(self, key: str) -> int:
+        """The day's Bulk API 2.0 allocations used: "query_jobs", "batches"."""
+        return self.bulk.usage[key]
+
     def reject(self, crm: str, req: Request) -> bool:
         """Whether the `reject` fault turns down the record being written now."""
         hit = self.faults.reject(crm, req.method, req.path)
@@ -110,7 +144,7 @@ class SandboxApp:
                "hubspot" if req.path.startswith("/crm/") else None)
         if crm is None:
             return Response(404, {"message": f"no such path {req.path}"})
-        fault = self.faults.decide(crm, req.method, req.path)
+        fault = self.faults.decide(crm, req.method, req.path, _subrequests(req))
         response: Response | None = None
         if fault == "drop":
             self._log(crm, req, Response(0, route="dropped"), fault, started)
@@ -201,7 +235,7 @@ class SandboxApp:
                                 "this call expired 1 minute(s) ago.")
 
     def _limit_headers(self, crm: str, response: Response) -> None:
-        used = self.log.count() + 1
+        used = self.count_call(crm)
         if crm == "salesforce":
             response.headers.setdefault("Sforce-Limit-Info",
                                         f"api-usage={used}/{self.api_limit}")
@@ -213,7 +247,8 @@ class SandboxApp:
                 self._hs_window.popleft()
             recent = len(self._hs_window)
             second = sum(1 for t in self._hs_window if t >= now - 1)
-        for key, value in (("Daily", HS_DAILY), ("Daily-Remaining", max(HS_DAILY - used, 0)),
+        for key, value in (("Daily", self.hs_daily),
+                           ("Daily-Remaining", max(self.hs_daily - used, 0)),
                            ("Interval-Milliseconds", 10000), ("Max", HS_TEN_SECONDLY),
                            ("Remaining", max(HS_TEN_SECONDLY - recent, 0)),
                            ("Secondly", HS_TEN_SECONDLY // 10),
@@ -246,7 +281,17 @@ class SandboxApp:
             return Response(200, self.log.entries())
         if what == "requests" and req.method == "DELETE":
             self.log.reset()
+            self.reset_usage()
             return Response(204)
+        if what == "usage" and req.method == "GET":
+            return Response(200, self.usage_info())
+        if what == "usage" and req.method == "DELETE":
+            self.reset_usage()
+            return Response(204)
+        if what == "usage" and req.method in ("POST", "PUT"):
+            self.set_limits(**{k: int(v) for k, v in (body or {}).items()
+                               if k in ("salesforce", "hubspot")})
+            return Response(200, self.usage_info())
         if what == "counters" and req.method == "GET":
             return Response(200, self.log.counters())
         if what == "faults" and req.method == "GET":
@@ -258,6 +303,17 @@ class SandboxApp:
                 return Response(400, {"error": str(exc)})
             return Response(200, self.faults.spec())
         return Response(404, {"error": f"no admin route {req.method} {req.path}"})
+
+    def usage_info(self) -> dict[str, Any]:
+        with self._usage_lock:
+            return {"salesforce": {"used": self.usage["salesforce"], "max": self.api_limit},
+                    "hubspot": {"used": self.usage["hubspot"], "max": self.hs_daily}}
+
+    def set_limits(self, salesforce: int | None = None, hubspot: int | None = None) -> None:
+        if salesforce is not None:
+            self.api_limit = max(1, salesforce)
+        if hubspot is not None:
+            self.hs_daily = max(1, hubspot)
 
     def load(self, state: dict[str, Any]) -> None:
         with self.store.lock:
@@ -277,7 +333,7 @@ class SandboxHandle:
         self.ca_file: str = app.info["salesforce"]["ca_file"]
 
     def state(self) -> dict[str, Any]:
-        """Every live record, in the CRM state file format (play-language.md §6)."""
+        """Every live record, in the CRM state file format."""
         return self._app.store.state()
 
     def load(self, state: dict[str, Any]) -> None:
@@ -293,7 +349,22 @@ class SandboxHandle:
         return self._app.log.counters()
 
     def reset_log(self) -> None:
+        """Clear the request log (and the day's API usage with it)."""
         self._app.log.reset()
+        self._app.reset_usage()
+
+    def usage(self) -> dict[str, Any]:
+        """API calls counted against each CRM's daily allowance: {crm: {"used", "max"}}. Counted
+        as the CRMs count: a Composite request is one call, each Bulk API 2.0 job call is one."""
+        return self._app.usage_info()
+
+    def reset_usage(self) -> None:
+        """Start a new day: the allowances are whole again (the request log is kept)."""
+        self._app.reset_usage()
+
+    def set_api_limits(self, salesforce: int | None = None, hubspot: int | None = None) -> None:
+        """The daily allowances (defaults: Salesforce 15,000, HubSpot 500,000)."""
+        self._app.set_limits(salesforce, hubspot)
 
     def set_faults(self, spec: dict[str, Any] | str | None) -> None:
         """Replace the fault configuration (see `sandbox.faults`); None or {} clears it."""

@@ -1,11 +1,24 @@
-"""Salesforce `composite/sobjects` routes of the sandbox: create (POST), update (PATCH), upsert
-(PATCH `.../<SObject>/<ExternalIdField>`), delete (DELETE `?ids=`) and retrieve (GET / POST
+"""Salesforce Composite routes of the sandbox.
+
+`composite/sobjects` (sObject Collections): create (POST), update (PATCH), upsert (PATCH
+`.../<SObject>/<ExternalIdField>`), delete (DELETE `?ids=`) and retrieve (GET / POST
 `.../<SObject>`), at most 200 records, with `allOrNone` and per-record `statusCode` errors.
+
+`composite` (POST `{"allOrNone", "compositeRequest": [{"method", "url", "referenceId", "body",
+"httpHeaders"}]}`): up to 25 subrequests run in order through the same routes, of which at most 5
+sObject Collections or query / queryAll subrequests; `@{referenceId.path}` in a later
+subrequest's url or body is replaced by a value of an earlier response (`.field`, `[index]`); a
+subrequest whose reference cannot be resolved fails with `PROCESSING_HALTED`; with `allOrNone`
+the first failing subrequest rolls back every write of the request and the others answer 400
+`PROCESSING_HALTED`. The whole request counts as ONE call against the daily API allowance.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from sandbox.http import Request, Response
 from sandbox.salesforce import MAX_COMPOSITE, _body, _describe, _project, sf_error
@@ -148,7 +161,152 @@ def retrieve(app: Any, req: Request, version: str, obj: str) -> Response:
     return Response(200, out, records=sum(1 for r in out if r))
 
 
+# ---- composite ----------------------------------------------------------------------------------
+MAX_SUBREQUESTS = 25
+MAX_HEAVY = 5  # sObject Collections or query / queryAll subrequests in one composite request
+_HEAVY = re.compile(r"^/services/data/v\d+\.\d/(?:composite/sobjects|query|queryAll)(?:/|$)")
+_REF = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])*)\}")
+_REF_ID = re.compile(r"^[A-Za-z0-9_]+$")
+_HALTED = "The transaction was rolled back since another operation in the same transaction failed."
+
+
+class _Unresolved(Exception):
+    pass
+
+
+def _resolve(text: str, done: dict[str, Any]) -> str:
+    def one(m: re.Match[str]) -> str:
+        ref, path = m.group(1), m.group(2)
+        if ref not in done:
+            raise _Unresolved(f"Invalid reference specified. No value for {ref}{path} found in "
+                              f"{ref}. Provided referenceId ({ref}) must be a previous "
+                              "successful subrequest.")
+        value: Any = done[ref]
+        for step in re.findall(r"\.([A-Za-z0-9_]+)|\[(\d+)\]", path):
+            try:
+                value = value[step[0]] if step[0] else value[int(step[1])]
+            except (KeyError, IndexError, TypeError):
+                raise _Unresolved(f"Invalid reference specified. No value for {ref}{path} found "
+                                  f"in {ref}.") from None
+        return value if isinstance(value, str) else json.dumps(value)
+    return _REF.sub(one, text)
+
+
+def _resolve_body(value: Any, done: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return _resolve(value, done)
+    if isinstance(value, dict):
+        return {k: _resolve_body(v, done) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_body(v, done) for v in value]
+    return value
+
+
+def _halted(ref: str, message: str = _HALTED) -> dict[str, Any]:
+    return {"body": [{"errorCode": "PROCESSING_HALTED", "message": message}],
+            "httpHeaders": {}, "httpStatusCode": 400, "referenceId": ref}
+
+
+def _check(body: Any) -> Response | None:
+    if not isinstance(body, dict) or not isinstance(body.get("compositeRequest"), list):
+        return sf_error(400, "JSON_PARSER_ERROR", "The request body must be an object with a "
+                        "'compositeRequest' array")
+    subs = body["compositeRequest"]
+    if not subs:
+        return sf_error(400, "INVALID_INPUT", "compositeRequest can't be empty")
+    if len(subs) > MAX_SUBREQUESTS:
+        return sf_error(400, "LIMIT_EXCEEDED", f"Composite requests can't have more than "
+                        f"{MAX_SUBREQUESTS} subrequests (got {len(subs)})")
+    refs: set[str] = set()
+    heavy = 0
+    for sub in subs:
+        if not isinstance(sub, dict) or not all(isinstance(sub.get(k), str) and sub.get(k)
+                                                for k in ("method", "url", "referenceId")):
+            return sf_error(400, "JSON_PARSER_ERROR", "Each subrequest needs method, url and "
+                            "referenceId")
+        if not _REF_ID.match(sub["referenceId"]):
+            return sf_error(400, "JSON_PARSER_ERROR", f"Invalid referenceId "
+                            f"'{sub['referenceId']}': use letters, numbers and underscores only")
+        if sub["referenceId"] in refs:
+            return sf_error(400, "DUPLICATE_VALUE", f"Duplicate referenceId provided in the "
+                            f"request: {sub['referenceId']}")
+        refs.add(sub["referenceId"])
+        if _HEAVY.match(urlsplit(sub["url"]).path):
+            heavy += 1
+    if heavy > MAX_HEAVY:
+        return sf_error(400, "LIMIT_EXCEEDED", f"Composite requests can't have more than "
+                        f"{MAX_HEAVY} sObject Collections or query subrequests (got {heavy})")
+    return None
+
+
+def composite(app: Any, req: Request, version: str) -> Response:
+    body = _body(req)
+    problem = _check(body)
+    if problem:
+        return problem
+    all_or_none = bool(body.get("allOrNone", False))
+    subs = body["compositeRequest"]
+    done: dict[str, Any] = {}
+    out: list[dict[str, Any]] = []
+    records = 0
+    failed_at: int | None = None
+    if all_or_none:
+        app.store.begin_journal()
+    try:
+        for index, sub in enumerate(subs):
+            ref = sub["referenceId"]
+            try:
+                url = _resolve(sub["url"], done)
+                payload = _resolve_body(sub.get("body"), done)
+            except _Unresolved as exc:
+                out.append(_halted(ref, str(exc)))
+                failed_at = index if failed_at is None else failed_at
+                if all_or_none:
+                    break
+                continue
+            parts = urlsplit(url)
+            headers = {**req.headers, **{str(k).lower(): str(v) for k, v in
+                                         (sub.get("httpHeaders") or {}).items()}}
+            subreq = Request(sub["method"].upper(), parts.path,
+                             parse_qs(parts.query, keep_blank_values=True), headers,
+                             b"" if payload is None else json.dumps(payload).encode(),
+                             raw_query=parts.query)
+            handler, params, name, known = app.sf_router.match(subreq.method, subreq.path)
+            if handler is None or name == "sf.composite":
+                response = sf_error(405 if known else 404, "METHOD_NOT_ALLOWED" if known else
+                                    "NOT_FOUND", "The requested resource does not exist")
+            else:
+                try:
+                    response = handler(app, subreq, **params)
+                except Exception as exc:  # noqa: BLE001 - a sandbox bug answers as Salesforce would
+                    response = sf_error(500, "UNKNOWN_EXCEPTION", f"{type(exc).__name__}: {exc}")
+            req.rejected += subreq.rejected
+            records += response.records
+            answer = response.body
+            if isinstance(answer, bytes):
+                answer = answer.decode("utf-8", "replace")
+            out.append({"body": answer, "httpHeaders": {k: v for k, v in response.headers.items()
+                                                        if k.lower() != "content-type"},
+                        "httpStatusCode": response.status, "referenceId": ref})
+            if response.status < 400:
+                done[ref] = answer
+            else:
+                failed_at = index if failed_at is None else failed_at
+                if all_or_none:
+                    break
+        if all_or_none and failed_at is not None:
+            app.store.rollback()
+            records = 0
+            first = out[failed_at]
+            out = [first if i == failed_at else _halted(s["referenceId"])
+                   for i, s in enumerate(subs)]
+    finally:
+        app.store.end_journal()
+    return Response(200, {"compositeResponse": out}, records=records)
+
+
 ROUTES = [
+    ("POST", r"/composite/?", composite, "sf.composite"),
     ("POST", r"/composite/sobjects/?", create, "sf.composite.create"),
     ("PATCH", r"/composite/sobjects/?", update, "sf.composite.update"),
     ("DELETE", r"/composite/sobjects/?", delete, "sf.composite.delete"),

@@ -1,7 +1,7 @@
 """The sandbox CRM's records: Salesforce sObjects and HubSpot objects, in memory, optionally
 mirrored to a SQLite file so they survive a restart.
 
-State goes in and out whole in the CRM state file format of play-language.md §6:
+State goes in and out whole in the CRM state file format:
 `{"salesforce": {"Lead": [record, ...], ...}, "hubspot": {"contacts": [{"id", "properties",
 "createdAt", "updatedAt", "associations"}], ...}}`. Callers hold `store.lock` around a request's
 reads and writes so each request sees and leaves a consistent state.
@@ -121,6 +121,9 @@ class Store:
         self._sf_counter = 0
         self._hs_counter = 1000
         self._db: sqlite3.Connection | None = None
+        # (object, id, record before or None) of every Salesforce record put while journalling,
+        # so an allOrNone Composite request can undo all its subrequests (see `rollback`)
+        self._journal: list[tuple[str, str, dict[str, Any] | None]] | None = None
         if db:
             self._db = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -178,6 +181,8 @@ class Store:
                 if isinstance(rec.get(name), str):
                     rec[name] = sf_email(rec[name])
             before = table.get(rec["Id"])
+            if self._journal is not None:
+                self._journal.append((obj, rec["Id"], dict(before) if before else None))
             if before is None:
                 positions = self.sf_pos.setdefault(obj, {})
                 positions[rec["Id"]] = len(positions)
@@ -196,6 +201,32 @@ class Store:
             table[rec["Id"]] = rec
             rows.append(("salesforce", obj, rec["Id"], json.dumps(rec)))
         self._write(rows)
+
+    def begin_journal(self) -> None:
+        """Start noting every Salesforce record put, so `rollback` can undo them (callers hold
+        `lock` from here to `end_journal` / `rollback`)."""
+        self._journal = []
+
+    def end_journal(self) -> None:
+        self._journal = None
+
+    def rollback(self) -> None:
+        """Undo every Salesforce put since `begin_journal`, newest first, and stop journalling."""
+        journal, self._journal = self._journal or [], None
+        for obj, rid, before in reversed(journal):
+            if before is not None:
+                self.sf_put(obj, [before])
+                continue
+            rec = self.sf.get(obj, {}).pop(rid, None)
+            self.sf_pos.get(obj, {}).pop(rid, None)
+            for (o, fname), (key, index) in self._sf_eq.items():
+                if o == obj and rec is not None:
+                    bucket = index.get(key(rec.get(fname)))
+                    if bucket is not None:
+                        bucket.pop(rid, None)
+            if self._db is not None:
+                self._db.execute("DELETE FROM records WHERE crm = 'salesforce' AND obj = ? AND "
+                                 "id = ?", (obj, rid))
 
     def sf_index(self, obj: str, fname: str, key: Callable[[Any], Any]
                  ) -> dict[Any, dict[str, None]]:
