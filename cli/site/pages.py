@@ -79,7 +79,7 @@ PLAY = """{% extends "base" %}{% from "macros" import mode, value, crm, diag_lis
 <td>{{ value(w) }}{% if w.source != 'node' %}<div class="muted">from the {{ w.source }}</div>{% endif %}</td>
 <td>{{ w.default if w.default is not none else '' }}</td><td>{{ mode(w.mode) }}</td></tr>{% endfor %}{% endfor %}
 </tbody></table>
-<p class="legend">{% for m, text in meaning.items() %}{{ mode(m) }} {{ linked(text, '../') }}<br>{% endfor %}</p>
+<p class="legend">{% set used = p.writes | map(attribute='writes') | sum(start=()) | map(attribute='mode') | unique | list %}{% for m, text in meaning.items() if m in used %}{{ mode(m) }} {{ linked(text, '../') }}<br>{% endfor %}</p>
 {% else %}<p class="muted">This Play writes no CRM fields{% if tasks %}; it creates tasks{% endif %}.</p>{% endif %}
 <h2 id="tests">Play tests</h2>
 {% if p.tests %}<table class="tests"><thead><tr><th>Test</th><th>File</th><th>Result</th></tr></thead><tbody>

@@ -298,6 +298,8 @@ def node_writes(node: Node, integration: Integration | None = None,
     for name, value in node.fields.items():
         fi = info(name)
         dv = node.default_values.get(name, defaults.get(name))
+        if dv is not None and not is_template(value) and _fmt(dv) == _fmt(value):
+            dv = None  # a default equal to the value says nothing
         out.append(Write(name, _fmt(value), is_template(value), mode(name), None if dv is None else _fmt(dv),
                          bool(fi and fi.kind == "picklist"), fi.label if fi else ""))
     for source, values in (("node default", node.default_values), ("integration default", defaults)):

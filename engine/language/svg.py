@@ -14,6 +14,7 @@ Every box is a ``<g class="node" data-node=ID data-kind=KIND>`` and every arrow 
 
 from __future__ import annotations
 
+import re
 from typing import Mapping
 
 from engine.language.layout import Box, Layout, Link, layout
@@ -24,7 +25,7 @@ from engine.language.render_graph import (BLANK_ONLY, MODE_MEANING, OVERWRITE, O
 
 FONT = "Helvetica, Arial, 'Liberation Sans', sans-serif"
 MAX_CHARS = 46  # longest value / line drawn; the full text is in the box's tooltip
-WRAP = 40
+WRAP = 44
 LABEL_WRAP = 44
 
 # Arial advance widths, 1/1000 em, for ASCII 32..126 (Helvetica and Liberation Sans match).
@@ -71,7 +72,7 @@ def _cut(text: str, limit: int = MAX_CHARS) -> str:
 def _wrap(text: str, width: int = WRAP) -> list[str]:
     lines: list[str] = []
     cur = ""
-    for word in text.split(" "):
+    for word in re.findall(r"\S*\{\{.*?\}\}\S*|\S+", text):  # a {{ template }} is never split
         if cur and len(cur) + 1 + len(word) > width:
             lines.append(cur)
             cur = word
