@@ -219,8 +219,16 @@ _KEY_WORDS = {"sequence_status": "sequence status", "reply_classification": "rep
               "sequence": "sequence", "event": "event"}
 
 
+NBSP = "\u00a0"
+
+
+def _atom(v: Any) -> str:
+    """A value in a sentence: its spaces do not break (a picture never wraps "Completed: Replied")."""
+    return _value(v).replace(" ", NBSP)
+
+
 def _words(values: tuple | list, joiner: str = "or") -> str:
-    items = [_value(v) for v in values]
+    items = [_atom(v) for v in values]
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + f" {joiner} " + items[-1]
@@ -232,15 +240,15 @@ def condition_sentence(cond: Condition) -> str:
     v = cond.value
     many = isinstance(v, tuple)
     if cond.op in ("eq", "any", "in"):
-        return f"{key} is {_words(v) if many else _value(v)}"
+        return f"{key} is {_words(v) if many else _atom(v)}"
     if cond.op == "not":
-        return f"{key} is not {_words(v, 'nor') if many else _value(v)}"
+        return f"{key} is not {_words(v, 'nor') if many else _atom(v)}"
     if cond.op == "contains":
-        return f"{key} contains {_words(v) if many else _value(v)}"
+        return f"{key} contains {_words(v) if many else _atom(v)}"
     if cond.op == "exists":
         return f"{key} is {'set' if v else 'not set'}"
     if cond.op in ("gt", "lt"):
-        return f"{key} is {'more' if cond.op == 'gt' else 'less'} than {_value(v)}"
+        return f"{key} is {'more' if cond.op == 'gt' else 'less'} than {_atom(v)}"
     return condition_label(cond)
 
 

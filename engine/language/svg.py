@@ -56,7 +56,7 @@ DEFAULT_MEANING = "(default X): written instead when the value is empty or not o
 
 def text_width(text: str, size: float, bold: bool = False) -> float:
     """The width of `text` in Arial at `size` px (bold: about 12 % wider, rounded up)."""
-    units = sum(_ARIAL[ord(c) - 32] if 32 <= ord(c) < 127 else 600 for c in text)
+    units = sum(_ARIAL[ord(c) - 32] if 32 <= ord(c) < 127 else 278 if c == "\u00a0" else 600 for c in text)
     return units * size / 1000 * (1.12 if bold else 1.0)
 
 
@@ -72,7 +72,7 @@ def _cut(text: str, limit: int = MAX_CHARS) -> str:
 def _wrap(text: str, width: int = WRAP) -> list[str]:
     lines: list[str] = []
     cur = ""
-    for word in re.findall(r"\S*\{\{.*?\}\}\S*|\S+", text):  # a {{ template }} is never split
+    for word in re.findall(r"[^ ]*\{\{.*?\}\}[^ ]*|[^ ]+", text):  # a {{ template }} is never split
         if cur and len(cur) + 1 + len(word) > width:
             lines.append(cur)
             cur = word
