@@ -166,3 +166,21 @@ def test_cli_graph_svg_needs_no_graphviz(monkeypatch: pytest.MonkeyPatch, tmp_pa
     root = ET.fromstring(out.read_text())
     assert root.get("data-play") == "replied-to-lead-status"
     assert "Pick the Lead Status" in out.read_text() and "owned" in out.read_text()
+
+
+def test_the_path_of_a_run_through_a_play(ws):
+    from engine.language.render_graph import run_path_markdown
+
+    play = ws.plays["replied-to-lead-status"]
+    rows = {"writes": [{"play": play.id, "node": "mark_replied", "email": "Ann@acme.io ", "crm": "salesforce",
+                        "object": "Lead", "record": "L1", "field": f} for f in ("Status", "LeadSource")],
+            "kept": [{"play": play.id, "node": "mark_nurturing", "email": "bo@acme.io"}],
+            "skipped": [{"play": "other", "node": "mark_nurturing", "email": "cy@acme.io"}]}
+    text = run_path_markdown(play, 6, rows, "http://docs/plays/replied-to-lead-status.html")
+    lines = text.splitlines()
+    assert "| When | When a contact's sequence status changes to Completed: Replied | 6 events | |" in lines
+    assert "| `route` | Branch | 2 | → `mark_replied` 1; → `mark_nurturing` 1; → `mark_unqualified` 0 |" in lines
+    assert "| `mark_replied` | Update the Salesforce Lead | 1 | 1 record written (2 fields) |" in lines
+    assert "| `mark_nurturing` | Update the Salesforce Lead | 1 | 1 kept (not blank) |" in lines
+    assert "| `mark_unqualified` | Update the Salesforce Lead | 0 | — |" in lines
+    assert lines[-1].endswith("(http://docs/plays/replied-to-lead-status.html)")
