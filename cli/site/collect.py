@@ -17,8 +17,9 @@ from pathlib import Path
 from cli.plan_cmd import read_audiences
 from engine.diagnostics import Diagnostic, Severity
 from engine.evaluate.playtest import TestOutcome, run_test
+from engine.language.loader import load_file
 from engine.language.model import Integration, Play
-from engine.language.render_graph import (Diagram, Write, diagram, node_notes, node_objects, node_writes,
+from engine.language.render_graph import (TRIGGER_SHAPE, Diagram, Write, diagram, node_notes, node_objects, node_writes,
                                           trigger_sentence)
 from engine.language.svg import render
 from engine.workspace import PathNotFound, Workspace, load_workspace
@@ -180,7 +181,8 @@ def collect(paths: list[str]) -> Site:
     for file, play in sorted(ws.built.items(), key=lambda kv: kv[1].id):
         doc = ws.play_docs.get(play.id)
         notes = node_notes(doc.data) if doc is not None else {}
-        d = diagram(play, ws.integration, ws.crm_objects, notes)
+        own = by_file.get(file, [])
+        d = diagram(play, ws.integration, ws.crm_objects, notes, problems_by_node(file, play, own))
         svg, _layout = render(d, prefix=play.id)
         writes = [NodeWrites(n.id, str(n.crm), node_objects(n), node_writes(n, ws.integration, ws.crm_objects))
                   for n in play.nodes.values() if n.kind in ("sync_to_salesforce", "sync_to_hubspot")]
@@ -200,6 +202,37 @@ def collect(paths: list[str]) -> Site:
                 integration=ws.integration, diagnostics=ws.diagnostics,
                 other_tests=[t for t in outcomes if t.play not in built_ids],
                 generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def problems_by_node(file: str, play: Play, diags: list[Diagnostic]) -> dict[str, list[str]]:
+    """The diagnostics of a Play file inside each node (by the lines of its YAML), and the trigger's
+    (key ``__trigger``), as "CODE message" for its box in the picture."""
+    if not diags:
+        return {}
+    doc, _problems = load_file(file)
+    if doc is None or not isinstance(doc.data, dict):
+        return {}
+    tops = sorted(doc.pos((k,), key=True)[0] for k in doc.data)
+    spans: list[tuple[int, int, str]] = []
+
+    def end_after(line: int, candidates: list[int]) -> int:
+        return min((c for c in candidates if c > line), default=10**9)
+
+    if "trigger" in doc.data:
+        t = doc.pos(("trigger",), key=True)[0]
+        spans.append((t, end_after(t, tops), TRIGGER_SHAPE))
+    starts = sorted((doc.pos(("nodes", nid), key=True)[0], nid) for nid in play.nodes)
+    node_lines = [ln for ln, _n in starts]
+    nodes_key = doc.pos(("nodes",), key=True)[0] if "nodes" in doc.data else 0
+    for ln, nid in starts:
+        spans.append((ln, min(end_after(ln, node_lines), end_after(nodes_key, tops)), nid))
+    out: dict[str, list[str]] = {}
+    for diag in diags:
+        for lo, hi, nid in spans:
+            if lo <= diag.line < hi:
+                out.setdefault(nid, []).append(f"{diag.code} {diag.message}")
+                break
+    return out
 
 
 def _field_index(pages: list[PlayPage], ws: Workspace) -> list[FieldEntry]:

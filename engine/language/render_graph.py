@@ -10,7 +10,7 @@ installed. Branches are diamonds with one labelled edge per case (its `when`, sh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from engine.language.graph import edges
@@ -191,6 +191,7 @@ class Shape:
     writes: tuple[Write, ...] = ()
     crm: str = ""
     objects: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()  # "CODE message" of the diagnostics inside this node
 
 
 @dataclass(frozen=True)
@@ -358,17 +359,20 @@ def _node_shape(node: Node, integration: Integration | None, objects, notes: Map
 
 def diagram(play: Play, integration: Integration | None = None,
             objects: Mapping[str, Mapping[str, ObjectSchema]] | None = None,
-            notes: Mapping[str, str] | None = None) -> Diagram:
+            notes: Mapping[str, str] | None = None, problems: Mapping[str, list[str]] | None = None) -> Diagram:
     """The picture of a Play: a trigger box, one box per node, and one arrow per reference (the
     start, each case with its conditions, each default, each `next`). Each reference to ``stop``
     goes to an End box of its own (ids ``__stop``, ``__stop2``, ...: kind ``stop``), so no arrow
     crosses the picture to reach a shared one; a reference to a node that does not exist goes to
-    a "missing" box. `notes`: a description per node id."""
+    a "missing" box. `notes`: a description per node id; `problems`: diagnostics per node id
+    (``__trigger`` for the trigger), drawn in red in their box."""
     notes = notes or {}
     trigger_lines = trigger_sentence(play)
     shapes = [Shape(TRIGGER_SHAPE, "trigger", "When", "" if play.enabled else "disabled: never runs",
                     tuple(trigger_lines))]
     shapes += [_node_shape(node, integration, objects, notes) for node in play.nodes.values()]
+    if problems:
+        shapes = [replace(sh, problems=tuple(problems.get(sh.id, ()))) for sh in shapes]
     missing: list[str] = []
 
     ends: list[str] = []

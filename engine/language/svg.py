@@ -135,6 +135,10 @@ class _Card:
         if shape.kind == "stop":
             self.width, self.height = max(64.0, text_width(shape.title, 12, True) + 32), 30.0
             return
+        for problem in shape.problems[:4]:
+            self.body.append(("problem", _cut(problem, 60), LINE))
+        if len(shape.problems) > 4:
+            self.body.append(("problem", f"… {len(shape.problems) - 4} more problems", LINE))
         if shape.subtitle:
             self.body.append(("subtitle", shape.subtitle, LINE))
         for line in shape.lines:
@@ -160,6 +164,8 @@ class _Card:
                 widths.append(INDENT + _value_width(payload) + 2 * PAD)  # type: ignore[arg-type]
             elif kind == "caption":
                 widths.append(_caps_width(str(payload), 10.5) + 2 * PAD)
+            elif kind == "problem":
+                widths.append(text_width("⚠ " + str(payload), 12, True) + 2 * PAD)
             else:
                 widths.append(text_width(str(payload), 12, kind == "subtitle") + 2 * PAD)
         self.width = max(max(widths), 150.0)
@@ -184,8 +190,12 @@ class _Card:
                        f'class="t-title" fill="{stroke}">{_esc(s.title)}</text></g>')
             return "".join(out)
         dash = ' stroke-dasharray="5 4"' if s.kind == "missing" else ""
+        border, sw = stroke, "1.5"
+        if s.problems:  # a box with diagnostics: a thick red border, the problems first
+            border, sw = COLORS["missing"][0], "2.5"
+            out[0] = out[0].replace('class="node ', 'class="node has-problems ', 1)
         out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="8" fill="{fill}" '
-                   f'stroke="{stroke}" stroke-width="1.5"{dash}/>')
+                   f'stroke="{border}" stroke-width="{sw}"{dash}/>')
         out.append(f'<path d="M{x:.1f},{y + HEAD:.1f} v-{HEAD - 8} a8,8 0 0 1 8,-8 h{w - 16:.1f} a8,8 0 0 1 8,8 '
                    f'v{HEAD - 8} z" fill="{stroke}"/>')
         out.append(f'<text x="{x + PAD:.1f}" y="{y + 17.5:.1f}" class="t-head">{_esc(s.title)}</text>')
@@ -198,6 +208,8 @@ class _Card:
             if kind == "subtitle":
                 cls = "t-warn" if s.kind == "trigger" else "t-sub"
                 out.append(f'<text x="{x + PAD:.1f}" y="{base:.1f}" class="{cls}">{_esc(str(payload))}</text>')
+            elif kind == "problem":
+                out.append(f'<text x="{x + PAD:.1f}" y="{base:.1f}" class="t-problem">&#9888; {_esc(str(payload))}</text>')
             elif kind == "line":
                 out.append(f'<text x="{x + PAD:.1f}" y="{base:.1f}" class="t-line">{_esc(str(payload))}</text>')
             elif kind == "caption":
@@ -284,6 +296,7 @@ def _style(p: str) -> str:
             f".{p} .t-sub{{font-size:12px;font-weight:bold;fill:#1e293b;}}"
             f".{p} .t-warn{{font-size:12px;font-weight:bold;fill:#b91c1c;}}"
             f".{p} .t-line{{font-size:12px;fill:#334155;}}"
+            f".{p} .t-problem{{font-size:12px;font-weight:bold;fill:#b91c1c;}}"
             f".{p} .t-cap{{font-size:10.5px;fill:#64748b;text-transform:uppercase;letter-spacing:.4px;}}"
             f".{p} .t-field{{font-size:12px;font-weight:bold;fill:#0f172a;}}"
             f".{p} .t-eq{{fill:#94a3b8;}}"
@@ -365,9 +378,10 @@ def render(d: Diagram, prefix: str | None = None) -> tuple[str, Layout]:
 
 def play_svg(play: Play, integration: Integration | None = None,
              objects: Mapping[str, Mapping[str, ObjectSchema]] | None = None,
-             notes: Mapping[str, str] | None = None, prefix: str | None = None) -> str:
+             notes: Mapping[str, str] | None = None, prefix: str | None = None,
+             problems: Mapping[str, list[str]] | None = None) -> str:
     """The SVG picture of a Play (see `render_graph.diagram` for what it shows)."""
-    return render(diagram(play, integration, objects, notes), prefix)[0]
+    return render(diagram(play, integration, objects, notes, problems), prefix)[0]
 
 
 __all__ = ["play_svg", "render", "text_width", "STOP_SHAPE", "TRIGGER_SHAPE"]

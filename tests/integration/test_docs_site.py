@@ -204,6 +204,8 @@ def test_diagnostics_link_to_their_explanation(site):
         assert draft.having("a", href=f"../docs/diagnostics.html#{code}"), code
         assert code in catalogue.ids, code
     assert "has errors: does not run" in draft.text
+    marked = {a["data-node"] for a in draft.having("g", cls="has-problems")}
+    assert marked == {"set_title", "orphan"}  # the boxes the problems are in: red, the problem first
     assert "GRAPH004" in {a.get("data-code") for a in site["dom"]["diagnostics.html"].having("li")}
 
 
