@@ -15,6 +15,7 @@ from pathlib import Path
 from cli.site.collect import Site, collect
 from cli.site.docs import docs_folder, render_docs
 from cli.site.pages import Pages
+from engine.language.run_view import DOCS_PAGE
 
 
 @dataclass
@@ -41,4 +42,4 @@ def generate(paths: list[str], out: Path, docs: Path | None = None) -> Generated
 
 def play_page(play_id: str) -> str:
     """The path of a Play's page inside a generated site."""
-    return f"plays/{play_id}.html"
+    return DOCS_PAGE.format(id=play_id)

@@ -11,6 +11,7 @@ from cli.site.collect import Site, rel
 from cli.site.docs import DocPage, Linker
 from cli.site.style import CSS
 from engine.language.render_graph import MODE_MEANING
+from engine.language.run_view import DOCS_PAGE
 
 TRACKING_NAMES = {"track_opens": "Track Opens", "click_count": "Click Count", "clicked_at": "Clicked At",
                   "email_replies": "Email Replies", "sent_at": "Sent At"}
@@ -180,7 +181,7 @@ class Pages:
                "fields.html": self._render("fields", "", title="Fields written", nav="fields")}
         for p in site.plays:
             tasks = any(n.kind == "create_task" for n in p.play.nodes.values())
-            out[f"plays/{p.id}.html"] = self._render("play", "../", title=p.id, nav="plays", p=p, svg=Markup(p.svg),
+            out[DOCS_PAGE.format(id=p.id)] = self._render("play", "../", title=p.id, nav="plays", p=p, svg=Markup(p.svg),
                                                      tasks=tasks)
         i = site.integration
         crms = [s for s in (i.salesforce, i.hubspot) if s is not None]

@@ -169,7 +169,7 @@ def test_cli_graph_svg_needs_no_graphviz(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 
 def test_the_path_of_a_run_through_a_play(ws):
-    from engine.language.render_graph import run_path_markdown
+    from engine.language.run_view import run_path_markdown
 
     play = ws.plays["replied-to-lead-status"]
     rows = {"writes": [{"play": play.id, "node": "mark_replied", "email": "Ann@acme.io ", "crm": "salesforce",
@@ -184,3 +184,13 @@ def test_the_path_of_a_run_through_a_play(ws):
     assert "| `mark_nurturing` | Update the Salesforce Lead | 1 | 1 kept (not blank) |" in lines
     assert "| `mark_unqualified` | Update the Salesforce Lead | 0 | — |" in lines
     assert lines[-1].endswith("(http://docs/plays/replied-to-lead-status.html)")
+
+
+def test_deployment_description_links_the_docs_page(ws):
+    from engine.language.run_view import deployment_description
+
+    play = ws.plays["weekly-engaged"]
+    text = deployment_description(play, "http://127.0.0.1:8000/")
+    assert text.startswith(play.description)
+    assert text.endswith("(http://127.0.0.1:8000/plays/weekly-engaged.html)")
+    assert deployment_description(play, None) == play.description
