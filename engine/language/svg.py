@@ -343,7 +343,7 @@ def render(d: Diagram, prefix: str | None = None) -> tuple[str, Layout]:
            f'<marker id="{p}-arrow-missing" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
            f'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#b91c1c"/></marker>'
            f"</defs>",
-           f'<rect width="100%" height="100%" fill="#ffffff"/>']
+           '<rect width="100%" height="100%" fill="#ffffff"/>']
     out.append('<g class="edges">')
     for a, route in zip(d.arrows, lay.routes):
         cls = "edge edge-" + a.kind + (" edge-missing" if a.missing else "")
