@@ -4,11 +4,14 @@ there). Pure text (markdown), from the picture model of `engine.language.render_
 
 from __future__ import annotations
 
+import base64
 from typing import Any, Mapping
 
 from engine.language.graph import topological_order
-from engine.language.model import Play
+from engine.language.metadata import ObjectSchema
+from engine.language.model import Integration, Play
 from engine.language.render_graph import NBSP, diagram, trigger_sentence
+from engine.language.svg import render
 from engine.language.vocab import NodeKind
 
 DOCS_PAGE = "plays/{id}.html"  # a Play's page in the docs site (`plays docs generate`)
@@ -32,13 +35,15 @@ def _md(text: str) -> str:
 
 
 def run_path_markdown(play: Play, events: int, rows: Mapping[str, list[Mapping[str, Any]]],
-                      docs_url: str | None = None) -> str:
+                      docs_url: str | None = None, picture: bool = False, integration: Integration | None = None,
+                      objects: Mapping[str, Mapping[str, ObjectSchema]] | None = None) -> str:
     """The path a run's events took through a Play, as a markdown table for a run summary: one row
     per step in graph order, what it is, the contacts that reached it (the emails of its writes, kept
     values, skipped records and activities; a branch: those of the steps after it), and what was
-    done there. `rows`: ``writes`` / ``kept`` / ``skipped`` / ``activities`` rows with ``play``,
+    done there; with `picture`, the Play's picture too (a data-URI SVG image: each step reached
+    carries its count, the others are faded; `integration` and `objects` say owned / picklist). `rows`: ``writes`` / ``kept`` / ``skipped`` / ``activities`` rows with ``play``,
     ``node``, ``email`` (and ``field`` for writes). Rows of other Plays are ignored."""
-    d = diagram(play)
+    d = diagram(play, integration, objects)
     shapes = {s.id: s for s in d.shapes}
     per: dict[str, dict[str, Any]] = {nid: {"emails": set(), "records": set(), "fields": 0, "kept": 0,
                                             "skipped": 0, "activities": 0} for nid in play.nodes}
@@ -85,6 +90,12 @@ def run_path_markdown(play: Play, events: int, rows: Mapping[str, list[Mapping[s
             done = [f"→ `{dst}` {len(reached.get(dst, ()))}" for dst in dict.fromkeys(play.nodes[nid].successors())
                     if dst in play.nodes]
         lines.append(f"| `{nid}` | {_md(what)} | {len(reached[nid])} | {'; '.join(done) or '—'} |")
+    if picture:
+        badges = {"__trigger": f"{events} event{'s' if events != 1 else ''}"}
+        badges.update({nid: f"{len(r)} contact{'s' if len(r) != 1 else ''}" for nid, r in reached.items() if r})
+        svg = render(d, prefix=play.id + "-run", badges=badges)[0]
+        data = base64.b64encode(svg.encode()).decode()
+        lines += ["", f"![{_md(play.id)}: the steps this run's contacts reached](data:image/svg+xml;base64,{data})"]
     if docs_url:
         lines += ["", f"Picture, tests and fields of this Play: [{docs_url}]({docs_url})"]
     return "\n".join(lines) + "\n"

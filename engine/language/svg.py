@@ -317,8 +317,18 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-") or "play"
 
 
-def render(d: Diagram, prefix: str | None = None) -> tuple[str, Layout]:
-    """The SVG of a diagram (and its layout, for tests). `prefix` makes its ids unique in a page."""
+def _badge_svg(pl, text: str) -> str:
+    """A run's count on a box: a dark pill over its top-right corner."""
+    w = text_width(text, 11, True) + 14
+    x, y = pl.left + pl.width - w + 6, pl.top - 15
+    return (f'<g class="run-badge"><rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="18" rx="9" '
+            f'fill="#0f172a"/><text x="{x + w / 2:.1f}" y="{y + 12.5:.1f}" text-anchor="middle" '
+            f'class="t-chip" fill="#ffffff" font-size="11">{_esc(text)}</text></g>')
+
+
+def render(d: Diagram, prefix: str | None = None, badges: Mapping[str, str] | None = None) -> tuple[str, Layout]:
+    """The SVG of a diagram (and its layout, for tests). `prefix` makes its ids unique in a page.
+    `badges`: a run's text per box id (e.g. "3 contacts"); with them, boxes without one are faded."""
     p = "pg-" + _slug(prefix or d.play)
     cards = {s.id: _Card(s) for s in d.shapes}
     boxes = [Box(s.id, cards[s.id].width, cards[s.id].height) for s in d.shapes]
@@ -357,7 +367,13 @@ def render(d: Diagram, prefix: str | None = None) -> tuple[str, Layout]:
     out.append('</g><g class="nodes">')
     for s in d.shapes:
         pl = lay.boxes[s.id]
-        out.append(cards[s.id].svg(pl.left, pl.top))
+        card = cards[s.id].svg(pl.left, pl.top)
+        if badges is not None and s.id not in badges and s.kind != "stop":
+            card = card.replace("<g ", '<g opacity="0.45" ', 1)
+        out.append(card)
+    for s in d.shapes:
+        if badges and s.id in badges:
+            out.append(_badge_svg(lay.boxes[s.id], badges[s.id]))
     out.append("</g>")
     if legend:
         out.append('<g class="legend">')

@@ -194,3 +194,20 @@ def test_deployment_description_links_the_docs_page(ws):
     assert text.startswith(play.description)
     assert text.endswith("(http://127.0.0.1:8000/plays/weekly-engaged.html)")
     assert deployment_description(play, None) == play.description
+
+
+def test_the_run_picture_marks_the_steps_reached(ws):
+    import base64
+    import re
+
+    from engine.language.run_view import run_path_markdown
+
+    play = ws.plays["replied-to-lead-status"]
+    rows = {"kept": [{"play": play.id, "node": "mark_nurturing", "email": "bo@acme.io"}]}
+    text = run_path_markdown(play, 3, rows, picture=True, integration=ws.integration, objects=ws.crm_objects)
+    svg = base64.b64decode(re.search(r"\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)", text).group(1)).decode()
+    root = ET.fromstring(svg)
+    badges = ["".join(g.itertext()) for g in root.iter(SVG + "g") if g.get("class") == "run-badge"]
+    assert badges == ["3 events", "1 contact", "1 contact"]  # trigger, route, mark_nurturing
+    faded = {g.get("data-node") for g in root.iter(SVG + "g") if g.get("opacity") == "0.45"}
+    assert faded == {"mark_replied", "mark_unqualified"}
