@@ -35,7 +35,7 @@ needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium 
                                     "(apt-get install chromium; .ci/run installs it)")
 
 DRAFT = """play: draft-title
-description: A draft with problems, to show them on the site
+description: "A draft with problems, to show them on the site <script>alert(1)</script> & co"
 trigger: {type: sequence_enrolled}
 start: set_title
 nodes:
@@ -148,6 +148,8 @@ def test_the_index_lists_every_play_with_its_trigger_tests_and_writes(site):
     assert "When a contact's sequence status changes to Completed: Replied" in dom.text
     assert "Lead.Status" in dom.text and "contacts.hs_lead_status" in dom.text
     assert "3/4 passed" in dom.text  # enrolled-contacted with the failing test
+    assert "<script>alert(1)</script> & co" in dom.text  # user text is text, never markup
+    assert not dom.having("script")
     assert "modified, not committed" in dom.text or "UTC" in dom.text
 
 
