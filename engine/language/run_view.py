@@ -74,8 +74,15 @@ def run_path_markdown(play: Play, events: int, rows: Mapping[str, list[Mapping[s
     lines = [f"## The path through {play.id}", ""]
     if play.description:
         lines += [_md(play.description), ""]
-    lines += ["| step | what it does | contacts reached | done there |", "|---|---|---:|---|",
-              f"| When | {_md(' '.join(trigger_sentence(play)))} | {events} event{'s' if events != 1 else ''} | |"]
+    lines += [f"**{_md(' '.join(trigger_sentence(play)))}**: {events} event{'s' if events != 1 else ''} "
+              "in this run.", ""]
+    if picture:
+        badges = {"__trigger": f"{events} event{'s' if events != 1 else ''}"}
+        badges.update({nid: f"{len(r)} contact{'s' if len(r) != 1 else ''}" for nid, r in reached.items() if r})
+        svg = render(d, prefix=play.id + "-run", badges=badges)[0]
+        data = base64.b64encode(svg.encode()).decode()
+        lines += [f"![{_md(play.id)}: the steps this run's contacts reached](data:image/svg+xml;base64,{data})", ""]
+    lines += ["| step | what it does | contacts reached | done there |", "|---|---|---:|---|"]
     for nid in order:
         s, p = shapes[nid], per[nid]
         what = s.subtitle if s.kind != "branch" else "Branch"
@@ -87,15 +94,9 @@ def run_path_markdown(play: Play, events: int, rows: Mapping[str, list[Mapping[s
             if p[k]:
                 done.append(f"{p[k]} {word}")
         if s.kind == "branch":
-            done = [f"→ `{dst}` {len(reached.get(dst, ()))}" for dst in dict.fromkeys(play.nodes[nid].successors())
+            done = [f"→ {dst} {len(reached.get(dst, ()))}" for dst in dict.fromkeys(play.nodes[nid].successors())
                     if dst in play.nodes]
         lines.append(f"| `{nid}` | {_md(what)} | {len(reached[nid])} | {'; '.join(done) or '—'} |")
-    if picture:
-        badges = {"__trigger": f"{events} event{'s' if events != 1 else ''}"}
-        badges.update({nid: f"{len(r)} contact{'s' if len(r) != 1 else ''}" for nid, r in reached.items() if r})
-        svg = render(d, prefix=play.id + "-run", badges=badges)[0]
-        data = base64.b64encode(svg.encode()).decode()
-        lines += ["", f"![{_md(play.id)}: the steps this run's contacts reached](data:image/svg+xml;base64,{data})"]
     if docs_url:
         lines += ["", f"Picture, tests and fields of this Play: [{docs_url}]({docs_url})"]
     return "\n".join(lines) + "\n"

@@ -178,8 +178,8 @@ def test_the_path_of_a_run_through_a_play(ws):
             "skipped": [{"play": "other", "node": "mark_nurturing", "email": "cy@acme.io"}]}
     text = run_path_markdown(play, 6, rows, "http://docs/plays/replied-to-lead-status.html")
     lines = text.splitlines()
-    assert "| When | When a contact's sequence status changes to Completed: Replied | 6 events | |" in lines
-    assert "| `route` | Branch | 2 | → `mark_replied` 1; → `mark_nurturing` 1; → `mark_unqualified` 0 |" in lines
+    assert "**When a contact's sequence status changes to Completed: Replied**: 6 events in this run." in lines
+    assert "| `route` | Branch | 2 | → mark_replied 1; → mark_nurturing 1; → mark_unqualified 0 |" in lines
     assert "| `mark_replied` | Update the Salesforce Lead | 1 | 1 record written (2 fields) |" in lines
     assert "| `mark_nurturing` | Update the Salesforce Lead | 1 | 1 kept (not blank) |" in lines
     assert "| `mark_unqualified` | Update the Salesforce Lead | 0 | — |" in lines
