@@ -25,8 +25,17 @@ def _cell(value: Any) -> Any:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _table(rows: list[dict], columns: list[str]) -> list[dict]:
-    return [{c: _cell(r.get(c)) for c in columns} for r in rows]
+def as_row(item: Any) -> dict:
+    """An `engine.results` value (or a connector's created activity) as a table row."""
+    if isinstance(item, dict):
+        return item
+    if hasattr(item, "to_row"):
+        return item.to_row()
+    return item.to_json()
+
+
+def _table(rows: list[Any], columns: list[str]) -> list[dict]:
+    return [{c: _cell(r.get(c)) for c in columns} for r in map(as_row, rows)]
 
 
 WRITE_COLUMNS = ["crm", "object", "record", "email", "field", "before", "after", "op", "play", "node"]
@@ -60,7 +69,7 @@ def summary_markdown(report: Report, title: str, ui_hint: str | None = None) -> 
     if report.skipped:
         reasons: dict[str, int] = {}
         for s in report.skipped:
-            reasons[s["reason"]] = reasons.get(s["reason"], 0) + 1
+            reasons[str(s.reason)] = reasons.get(str(s.reason), 0) + 1
         lines += ["", "Skipped by reason: " + ", ".join(f"`{k}` {v}" for k, v in sorted(reasons.items()))]
     if ui_hint:
         lines += ["", ui_hint]

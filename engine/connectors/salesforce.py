@@ -19,7 +19,7 @@ from simple_salesforce.exceptions import SalesforceAuthenticationFailed, Salesfo
 
 from engine.connectors import auth
 from engine.connectors.base import (ActivityCreate, Clock, ConnectionProblem, ConnectorPlumbing, CreatedActivity,
-                                    Outcome, Pull, RecordWrite, SyncStopped, Written, json_value, norm_email,
+                                    Sent, Pull, RecordWrite, SyncStopped, Written, json_value, norm_email,
                                     system_clock)
 from engine.connectors.retry import Rejected, RetryPolicy, Stop, Transient, parse_retry_after
 
@@ -258,7 +258,7 @@ class SalesforceConnector(ConnectorPlumbing):
                         done[index] = Written(self.crm, w.object, row["Id"], w.email, "create", w.fields,
                                               w.before, w.sources)
 
-    def _send_chunk(self, chunk: list[RecordWrite], op: str, result: Outcome,
+    def _send_chunk(self, chunk: list[RecordWrite], op: str, result: Sent,
                     retry_later: list[RecordWrite], salvage: list[RecordWrite]) -> None:
         done: dict[int, Written] = {}  # creates found by read-before-retry
 
@@ -305,13 +305,13 @@ class SalesforceConnector(ConnectorPlumbing):
             result.skipped.append(self._skip(write, first.get("statusCode", "ERROR"), first.get("message", ""),
                                              fields[0] if fields else None))
 
-    def apply_writes(self, writes: Sequence[RecordWrite]) -> Outcome:
+    def apply_writes(self, writes: Sequence[RecordWrite]) -> Sent:
         """Updates through PATCH and creates through POST `composite/sobjects`, 200 a call.
 
         A record refused for a busy row is sent again (up to `record_retries` more passes); an
         update refused for named fields is sent again without them (those fields are skipped).
         """
-        result = Outcome()
+        result = Sent()
         for op in ("update", "create"):
             todo = [w for w in writes if w.op == op]
             lock_passes = 0
@@ -339,7 +339,7 @@ class SalesforceConnector(ConnectorPlumbing):
         return result
 
     # ---- activities ----------------------------------------------------------------------------
-    def _upsert_chunk(self, obj: str, chunk: list[ActivityCreate], result: Outcome,
+    def _upsert_chunk(self, obj: str, chunk: list[ActivityCreate], result: Sent,
                       retry_later: list[ActivityCreate]) -> list[tuple[ActivityCreate, str, bool]]:
         def send() -> list[dict[str, Any]]:
             records = []
@@ -370,7 +370,7 @@ class SalesforceConnector(ConnectorPlumbing):
                                                  fields[0] if fields else None))
         return landed
 
-    def _relate(self, landed: list[tuple[ActivityCreate, str, bool]], result: Outcome) -> None:
+    def _relate(self, landed: list[tuple[ActivityCreate, str, bool]], result: Sent) -> None:
         """EmailMessageRelation for each EmailMessage; existing ones are read first, never doubled."""
         wanted = {(msg_id, act.record): act for act, msg_id, _created in landed if act.record}
         if not wanted:
@@ -430,9 +430,9 @@ class SalesforceConnector(ConnectorPlumbing):
         result.skipped.extend(self._skip(wanted[k], "UNABLE_TO_LOCK_ROW", "EmailMessageRelation: unable to obtain "
                                          "exclusive access to this record") for k in todo)
 
-    def create_activities(self, activities: Sequence[ActivityCreate]) -> Outcome:
+    def create_activities(self, activities: Sequence[ActivityCreate]) -> Sent:
         """EmailMessages (+ relations) and Tasks, upserted on Unify_Event_Id__c, 200 a call."""
-        result = Outcome()
+        result = Sent()
         order = ("EmailMessage", "Task")
         by_obj = {obj: [a for a in activities if a.object == obj] for obj in order}
         others = [a for a in activities if a.object not in order]
