@@ -55,10 +55,10 @@ Each Play says what happens in Salesforce or HubSpot when something happens in a
 <td><a href="plays/{{ p.id }}.html"><b>{{ p.id }}</b></a><div class="muted">{{ p.play.description }}</div></td>
 <td>{{ p.trigger }}</td>
 <td>{% if p.play.enabled %}<span class="chip on">enabled</span>{% else %}<span class="chip off">disabled</span>{% endif %}</td>
-<td>{% for c in p.crms %}{{ crm(c) }}{% endfor %}<div>{% for nw in p.writes %}{% for w in nw.writes if w.source == 'node' %}{% set a = anchor(nw.crm, nw.objects, w.field) %}<a class="chip field" {% if a %}href="fields.html#{{ a }}"{% endif %} data-field="{{ w.field }}">{{ nw.objects | join('/') }}.{{ w.field }}</a>{% endfor %}{% endfor %}{% if tasks_of(p) %}<span class="chip field">creates a task</span>{% endif %}</div></td>
+<td>{% for c in p.crms %}{{ crm(c) }}{% endfor %}<div>{% for text, field, a in written(p) %}<a class="chip field" {% if a %}href="fields.html#{{ a }}"{% endif %} data-field="{{ field }}">{{ text }}</a>{% endfor %}{% if tasks_of(p) %}<span class="chip field">creates a task</span>{% endif %}</div></td>
 <td>{% if p.tests %}<span class="chip {{ 'pass' if p.passed == p.tests|length else 'fail' }}">{{ p.passed }}/{{ p.tests | length }} passed</span>{% else %}<span class="muted">none</span>{% endif %}</td>
 <td>{% if p.errors %}<span class="chip error">{{ p.errors }} error{{ 's' if p.errors > 1 }}</span>{% endif %}{% if p.warnings %}<span class="chip warning">{{ p.warnings }} warning{{ 's' if p.warnings > 1 }}</span>{% endif %}{% if not p.errors and not p.warnings %}<span class="muted">none</span>{% endif %}</td>
-<td>{% if p.change %}{{ p.change.when }}{% if p.change.source == 'git' %}<div class="muted" title="{{ p.change.subject }}">{{ p.change.subject | truncate(48) }} · {{ p.change.author }}</div>{% else %}<div class="muted">modified, not committed</div>{% endif %}{% endif %}</td>
+<td>{% if p.change %}{{ p.change.when }}{% if p.change.source == 'git' %}<div class="muted" title="{{ p.change.subject }}">by {{ p.change.author }}</div>{% else %}<div class="muted">modified, not committed</div>{% endif %}{% endif %}</td>
 </tr>{% endfor %}</tbody></table>
 {% endblock %}"""
 
@@ -160,8 +160,19 @@ class Pages:
                            linked=lambda text, root: Markup(self.linker.text(str(text), root)),
                            link=self._code_link, errors=errors, warnings=len(site.diagnostics) - errors,
                            tests=len(tests), passed=sum(t.passed for t in tests), anchor=self._anchor,
-                           tasks_of=lambda p: any(n.kind == "create_task" for n in p.play.nodes.values()))
+                           tasks_of=lambda p: any(n.kind == "create_task" for n in p.play.nodes.values()),
+                           written=self._written)
         self.anchors = {f.anchor for f in site.fields}
+
+    def _written(self, page) -> list[tuple[str, str, str | None]]:
+        """(Object.Field, field, field index anchor) of every field a Play's nodes map, once each."""
+        out: dict[str, tuple[str, str, str | None]] = {}
+        for nw in page.writes:
+            for w in nw.writes:
+                text = f"{'/'.join(nw.objects)}.{w.field}"
+                if w.source == "node" and text not in out:
+                    out[text] = (text, w.field, self._anchor(nw.crm, nw.objects, w.field))
+        return list(out.values())
 
     def _anchor(self, crm: str, objects: tuple[str, ...], field: str) -> str | None:
         """The field index entry of a field a node writes (its first object that has the field)."""

@@ -10,6 +10,7 @@ installed. Branches are diamonds with one labelled edge per case (its `when`, sh
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
@@ -253,6 +254,18 @@ def condition_sentence(cond: Condition) -> str:
     return condition_label(cond)
 
 
+_UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
+
+
+def _duration(text: str | None) -> str:
+    """``1d`` -> ``day``, ``14d`` -> ``14 days``; anything else as written."""
+    m = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text or "")
+    if not m:
+        return str(text)
+    n, unit = int(m.group(1)), _UNITS[m.group(2)]
+    return unit if n == 1 else f"{n} {unit}s"
+
+
 def trigger_sentence(play: Play) -> list[str]:
     """What starts the Play, in plain words (one or more short sentences)."""
     t = play.trigger
@@ -269,12 +282,12 @@ def trigger_sentence(play: Play) -> list[str]:
         evs = [verbs.get(e, e) for e in (t.events or ("opened", "clicked", "replied"))]
         out = f"When a contact {_words(evs)} an email" + seqs
     else:
-        out = f"Every {t.every}" if t.every else f"On the schedule {t.cron}" if t.cron else "On a schedule"
+        out = f"Every {_duration(t.every)}" if t.every else f"On the schedule {t.cron}" if t.cron else "On a schedule"
         a = t.audience
         if a is not None and a.csv:
             out += f", for the contacts in {a.csv}"
         elif a is not None and a.engaged:
-            out += f", for contacts who {_words(list(a.engaged))}" + (f" in the last {a.within}" if a.within else "")
+            out += f", for contacts who {_words(list(a.engaged))}" + (f" in the last {_duration(a.within)}" if a.within else "")
             if a.exclusions:
                 out += " (automated and out-of-office replies do not count)"
     return [out]
