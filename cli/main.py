@@ -74,6 +74,7 @@ COMMAND_MODULES = (
     "cli.backfill_cmd",
     "cli.schema_cmd",
     "cli.init_cmd",
+    "cli.docs_cmd",
 )
 
 for _name in COMMAND_MODULES:
