@@ -195,21 +195,8 @@ class SalesforceConnector(ConnectorPlumbing):
         One SOQL query per object per 200 emails; values are escaped, so a quote in an email can
         neither break nor widen the query. Raises `Stop` when the sync must stop.
         """
-        wanted = sorted({e for e in (norm_email(x) for x in emails) if e})
-        out: dict[str, list[dict[str, Any]]] = {}
-        for obj in (objects or self.person_objects):
-            names = self._fields(obj, (fields or {}).get(obj))
-            select = f"SELECT {', '.join(names)} FROM {obj} WHERE "
-            seen: dict[str, dict[str, Any]] = {}
-            for soql in self._in_chunks(select + "Email", wanted):
-                for row in self._query_all(soql):
-                    seen[row["Id"]] = row
-            obj_ids = sorted({i for i in (ids or {}).get(obj, ()) if i} - set(seen))
-            for soql in self._in_chunks(select + "Id", obj_ids):
-                for row in self._query_all(soql):
-                    seen[row["Id"]] = row
-            out[obj] = list(seen.values())
-        return out
+        from engine.connectors import sf_paths  # the cheapest path for the batch's size (D-RUN-5)
+        return sf_paths.read_records(self, emails, ids, objects, fields)
 
     def pull_changes(self, since: Mapping[str, str] | None = None, objects: Iterable[str] | None = None) -> Pull:
         """Records changed after the cursor (per object, by SystemModstamp); the first pull is full."""
@@ -311,32 +298,8 @@ class SalesforceConnector(ConnectorPlumbing):
         A record refused for a busy row is sent again (up to `record_retries` more passes); an
         update refused for named fields is sent again without them (those fields are skipped).
         """
-        result = Outcome()
-        for op in ("update", "create"):
-            todo = [w for w in writes if w.op == op]
-            lock_passes = 0
-            while todo:
-                retry_later: list[RecordWrite] = []
-                salvage: list[RecordWrite] = []
-                for start in range(0, len(todo), CHUNK):
-                    chunk = todo[start:start + CHUNK]
-                    try:
-                        self._send_chunk(chunk, op, result, retry_later, salvage)
-                    except Stop as stop:
-                        result.stopped = stop.stopped
-                        result.pending.extend(chunk)
-                        result.pending.extend(todo[start + CHUNK:])
-                        result.pending.extend(retry_later + salvage)
-                        result.pending.extend(w for w in writes if w.op == "create" and op == "update")
-                        return result
-                if retry_later:
-                    lock_passes += 1
-                    if lock_passes > self.policy.record_retries:  # still locked after the extra passes
-                        result.skipped.extend(self._skip(w, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive "
-                                                         "access to this record") for w in retry_later)
-                        retry_later = []
-                todo = retry_later + salvage
-        return result
+        from engine.connectors import sf_paths  # the cheapest path for the batch's size (D-RUN-5)
+        return sf_paths.apply_writes(self, writes, Outcome())
 
     # ---- activities ----------------------------------------------------------------------------
     def _upsert_chunk(self, obj: str, chunk: list[ActivityCreate], result: Outcome,

@@ -1,0 +1,301 @@
+"""The cheapest path for each Salesforce batch (D-RUN-3, D-RUN-5): what a read, a write or an
+activity costs in API calls by each path, which path wins, and the Composite path itself.
+
+Paths and their cost in calls (Salesforce counts a whole Composite request as ONE call):
+
+- Composite: up to 25 subrequests, of which up to 5 sObject Collections (200 records each) or
+  queries, in one request: writes cost ⌈records / 1,000⌉ calls, reads ⌈queries / 5⌉ (a query
+  is an `IN` list of up to 200 emails or ids).
+- Bulk API 2.0 (`sf_bulk`): an ingest job costs create + upload + close + status checks, plus
+  the results it must read (successful rows for creates, failed rows when some failed,
+  unprocessed rows when the job stopped): about 4 to 7 calls whatever its size (up to 10,000
+  records per Salesforce batch, 100 MB per job); a query job costs create + status + one call
+  per results page. Bulk is considered from `BULK_FROM` records (Salesforce's own guidance) and
+  taken only when it costs fewer calls than Composite.
+
+Per-record results are mapped exactly as the collection path always did (`map_results`): a
+record refused for a busy row is tried again, an update refused for named fields is sent again
+without them, any other refusal is skipped with the CRM's own code and message; nothing is lost
+(what was not sent when the sync stops is pending) and nothing is sent twice (creates whose answer
+was lost are read back before a retry).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+
+from engine.connectors.base import ActivityCreate, RecordWrite, SyncStopped, Written, norm_email
+from engine.connectors.retry import Rejected, Stop, Transient
+
+if TYPE_CHECKING:
+    from engine.connectors.salesforce import SalesforceConnector
+
+COLLECTION = 200        # records in one sObject Collections subrequest
+HEAVY = 5               # collections or queries in one Composite request
+SUBREQUESTS = 25        # subrequests in one Composite request
+PER_CALL = COLLECTION * HEAVY
+BULK_FROM = 2_000       # Salesforce: Bulk API 2.0 for about 2,000 records and more
+BULK_WRITE_CALLS = 5    # create, upload, close, one status check, one results read (typical)
+BULK_QUERY_CALLS = 3    # create, one status check, one results page (typical)
+RECORD_TRANSIENT = frozenset({"UNABLE_TO_LOCK_ROW"})
+
+
+# ---- costs and the choice ------------------------------------------------------------------------
+def composite_write_calls(records: int) -> int:
+    return math.ceil(records / PER_CALL)
+
+
+def bulk_write_calls(records: int, groups: int = 1) -> int:
+    return BULK_WRITE_CALLS * groups if records else 0
+
+
+def use_bulk_write(records: int) -> bool:
+    """Whether one (object, operation) group of `records` goes through a Bulk ingest job."""
+    return records >= BULK_FROM and bulk_write_calls(records) < composite_write_calls(records)
+
+
+def use_bulk_query(queries: int, bulk_jobs: int, records: int) -> bool:
+    """Whether `queries` Composite queries are better run as `bulk_jobs` Bulk query jobs."""
+    return records >= BULK_FROM and BULK_QUERY_CALLS * bulk_jobs < math.ceil(queries / HEAVY)
+
+
+@dataclass
+class Unit:
+    """One send: a Composite request of up to 5 collection chunks, or one Bulk job."""
+
+    path: str                                   # "composite" | "bulk"
+    chunks: list[list[Any]]                     # composite: up to 5 chunks; bulk: one list
+    obj: str | None = None
+
+    def items(self) -> list[Any]:
+        return [w for chunk in self.chunks for w in chunk]
+
+
+def plan_units(items: Sequence[Any], *, allow_bulk: bool = True) -> list[Unit]:
+    """Group one operation's items into the cheapest sends: each object's group of `BULK_FROM`
+    or more goes to a Bulk job when that costs fewer calls, the rest into Composite requests of
+    5 collections of 200 (one object per collection, objects mixed across a request)."""
+    by_obj: dict[str, list[Any]] = {}
+    for item in items:
+        by_obj.setdefault(item.object, []).append(item)
+    units: list[Unit] = []
+    chunks: list[list[Any]] = []
+    for obj, group in by_obj.items():
+        if allow_bulk and use_bulk_write(len(group)):
+            units.append(Unit("bulk", [group], obj))
+            continue
+        chunks.extend(group[i:i + COLLECTION] for i in range(0, len(group), COLLECTION))
+    units.extend(Unit("composite", chunks[i:i + HEAVY]) for i in range(0, len(chunks), HEAVY))
+    return units
+
+
+# ---- composite on the wire --------------------------------------------------------------------
+def base_url(conn: "SalesforceConnector") -> str:
+    return f"/services/data/v{conn.sf.sf_version}"
+
+
+def composite(conn: "SalesforceConnector", subrequests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """POST one Composite request (allOrNone false): its `compositeResponse` list, in order."""
+    answer = conn.sf.restful("composite", method="POST",
+                             json={"allOrNone": False, "compositeRequest": subrequests},
+                             **conn._timeout())
+    return list((answer or {}).get("compositeResponse") or [])
+
+
+def first_error(body: Any) -> tuple[str, str]:
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        return str(body[0].get("errorCode", "ERROR")), str(body[0].get("message", ""))
+    if isinstance(body, dict):
+        return str(body.get("errorCode", "ERROR")), str(body.get("message", ""))
+    return "ERROR", str(body)[:500]
+
+
+# ---- per-record results: one mapping for every path -------------------------------------------
+def map_results(conn: "SalesforceConnector", pairs: Iterable[tuple[RecordWrite, dict[str, Any]]],
+                result: Any, retry_later: list[RecordWrite], salvage: list[RecordWrite]) -> None:
+    """Each (write, Salesforce SaveResult) into written, retried (busy row), salvaged (an update
+    refused for named fields goes again without them) or skipped with the CRM's reason."""
+    for write, res in pairs:
+        if res.get("success"):
+            result.written.append(Written(conn.crm, write.object, res.get("id") or write.record or "",
+                                          write.email, write.op, write.fields, write.before, write.sources))
+            continue
+        errors = res.get("errors") or [{"statusCode": "UNKNOWN", "message": "no result"}]
+        first = errors[0]
+        if first.get("statusCode") in RECORD_TRANSIENT:
+            retry_later.append(write)
+            continue
+        refused = {f for e in errors for f in e.get("fields") or [] if f in write.fields}
+        rest = write.without(refused) if refused and all(e.get("fields") for e in errors) else None
+        if rest is not None:  # the CRM named the fields it refuses: the others are sent again
+            for e in errors:
+                for f in e.get("fields") or []:
+                    result.skipped.append(conn._skip(write, e.get("statusCode", "ERROR"), e.get("message", ""), f))
+            salvage.append(rest)
+            continue
+        fields = first.get("fields") or []
+        result.skipped.append(conn._skip(write, first.get("statusCode", "ERROR"), first.get("message", ""),
+                                         fields[0] if fields else None))
+
+
+def _send_composite(conn: "SalesforceConnector", unit: Unit, op: str, result: Any,
+                    retry_later: list[RecordWrite], salvage: list[RecordWrite]) -> None:
+    """Up to 5 chunks of 200 writes in ONE Composite request."""
+    done: list[dict[int, Written]] = [{} for _ in unit.chunks]  # creates found by read-before-retry
+
+    def on_retry(exc: Transient) -> None:
+        if op == "create" and exc.unknown_outcome:
+            conn.policy.sleep(conn.policy.settle_time)  # let a request still in flight land first
+            for chunk, found in zip(unit.chunks, done):
+                conn._reconcile_creates(chunk, found)
+
+    def send() -> list[tuple[int, list[int], dict[str, Any]]]:
+        subs, index = [], []
+        for k, chunk in enumerate(unit.chunks):
+            todo = [i for i in range(len(chunk)) if i not in done[k]]
+            if not todo:
+                continue
+            subs.append({"method": "POST" if op == "create" else "PATCH",
+                         "url": f"{base_url(conn)}/composite/sobjects", "referenceId": f"chunk{k}",
+                         "body": {"allOrNone": False, "records": [conn._payload(chunk[i]) for i in todo]}})
+            index.append((k, todo))
+        if not subs:
+            return []
+        answers = composite(conn, subs)
+        return [(k, todo, sub) for (k, todo), sub in zip(index, answers)]
+
+    try:
+        answers = conn.caller.call("write", send, on_retry=on_retry)
+    except Rejected as exc:
+        result.skipped.extend(conn._skip(w, exc.code, exc.message) for w in unit.items())
+        return
+    for found in done:
+        result.written.extend(found.values())
+    for k, todo, sub in answers:
+        chunk, body = unit.chunks[k], sub.get("body")
+        if int(sub.get("httpStatusCode") or 200) >= 400 or not isinstance(body, list):
+            code, message = first_error(body)
+            result.skipped.extend(conn._skip(chunk[i], code, message) for i in todo)
+            continue
+        map_results(conn, [(chunk[i], res) for i, res in zip(todo, body)], result, retry_later, salvage)
+
+
+def apply_writes(conn: "SalesforceConnector", writes: Sequence[RecordWrite], result: Any) -> Any:
+    """Updates, then creates, each by its cheapest path (`plan_units`); busy rows get up to
+    `record_retries` more passes, records a Bulk job left unprocessed another pass, then stay
+    pending. On a stop, everything not confirmed is pending."""
+    from engine.connectors import sf_bulk
+
+    for op in ("update", "create"):
+        todo = [w for w in writes if w.op == op]
+        passes = 0
+        while todo:
+            retry_later: list[RecordWrite] = []
+            salvage: list[RecordWrite] = []
+            unprocessed: list[RecordWrite] = []
+            units = plan_units(todo)
+            for n, unit in enumerate(units):
+                try:
+                    if unit.path == "bulk":
+                        sf_bulk.send_writes(conn, unit.obj or "", unit.items(), op, result,
+                                            retry_later, salvage, unprocessed)
+                    else:
+                        _send_composite(conn, unit, op, result, retry_later, salvage)
+                except Stop as stop:
+                    result.stopped = stop.stopped
+                    for later in units[n:]:
+                        result.pending.extend(later.items())
+                    result.pending.extend(retry_later + salvage + unprocessed)
+                    if op == "update":
+                        result.pending.extend(w for w in writes if w.op == "create")
+                    return result
+            passes += 1
+            if passes > conn.policy.record_retries:
+                result.skipped.extend(conn._skip(w, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access "
+                                                 "to this record") for w in retry_later)
+                retry_later = []
+                if unprocessed:  # parked, not lost: the next run sends them again
+                    result.pending.extend(unprocessed)
+                    result.stopped = result.stopped or SyncStopped(
+                        conn.crm, "bulk_job_failed", f"{len(unprocessed)} records a Bulk API job left "
+                        "unprocessed", "they stay pending and are sent by the next run")
+                    unprocessed = []
+            todo = retry_later + unprocessed + salvage
+    return result
+
+
+# ---- reads -----------------------------------------------------------------------------------
+def read_records(conn: "SalesforceConnector", emails: Iterable[str] = (),
+                 ids: Mapping[str, Iterable[str]] | None = None, objects: Iterable[str] | None = None,
+                 fields: Mapping[str, Iterable[str]] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Lead / Contact records holding these emails or ids: the `IN` queries of 200 values, five
+    to a Composite request (one call), or Bulk query jobs when the batch is large enough for them
+    to cost fewer calls. Raises `Stop` / `Rejected` as every read does."""
+    from engine.connectors import sf_bulk
+
+    wanted = sorted({e for e in (norm_email(x) for x in emails) if e})
+    objs = list(objects or conn.person_objects)
+    queries: list[tuple[str, str]] = []
+    selects: dict[str, tuple[str, list[str]]] = {}
+    for obj in objs:
+        names = conn._fields(obj, (fields or {}).get(obj))
+        select = f"SELECT {', '.join(names)} FROM {obj} WHERE "
+        selects[obj] = (select, sorted({i for i in (ids or {}).get(obj, ()) if i}))
+        queries.extend((obj, q) for q in conn._in_chunks(select + "Email", wanted))
+        queries.extend((obj, q) for q in conn._in_chunks(select + "Id", selects[obj][1]))
+    out: dict[str, dict[str, dict[str, Any]]] = {obj: {} for obj in objs}
+    jobs = [(obj, q) for obj, (select, id_list) in selects.items()
+            for q in sf_bulk.in_queries(select + "Email", wanted) + sf_bulk.in_queries(select + "Id", id_list)]
+    if use_bulk_query(len(queries), len(jobs), len(wanted) * len(objs)):
+        for obj, soql in jobs:
+            for row in sf_bulk.query(conn, obj, soql):
+                out[obj][row["Id"]] = row
+        return {obj: list(rows.values()) for obj, rows in out.items()}
+    for start in range(0, len(queries), HEAVY):
+        group = queries[start:start + HEAVY]
+        for (obj, _soql), rows in zip(group, composite_queries(conn, [q for _o, q in group])):
+            for row in rows:
+                out[obj][row["Id"]] = row
+    return {obj: list(rows.values()) for obj, rows in out.items()}
+
+
+def composite_queries(conn: "SalesforceConnector", soqls: Sequence[str], kind: str = "read"
+                      ) -> list[list[dict[str, Any]]]:
+    """Up to 5 SOQL queries in one Composite request: each query's rows (a query with more
+    than one page follows its `nextRecordsUrl`, one call a page)."""
+    from urllib.parse import quote_plus
+
+    def send() -> list[dict[str, Any]]:
+        return composite(conn, [{"method": "GET", "url": f"{base_url(conn)}/query?q={quote_plus(q)}",
+                                 "referenceId": f"q{i}"} for i, q in enumerate(soqls)])
+
+    answers = conn.caller.call(kind, send)
+    out: list[list[dict[str, Any]]] = []
+    for sub in answers:
+        body = sub.get("body")
+        status = int(sub.get("httpStatusCode") or 200)
+        if status >= 400 or not isinstance(body, dict):
+            code, message = first_error(body)
+            raise Rejected(code, message, status)
+        rows = list(body.get("records") or [])
+        page = body
+        while not page.get("done", True) and page.get("nextRecordsUrl"):
+            url = page["nextRecordsUrl"]
+            page = conn.caller.call(kind, lambda url=url: conn.sf.query_more(url, identifier_is_url=True,
+                                                                             **conn._timeout()))
+            rows.extend(page.get("records") or [])
+        for row in rows:
+            row.pop("attributes", None)
+        out.append(rows)
+    return out
+
+
+def run_in_groups(items: Sequence[Any], size: int, fn: Callable[[Sequence[Any]], None]) -> None:
+    for start in range(0, len(items), size):
+        fn(items[start:start + size])
+
+
+__all__ = ["ActivityCreate", "apply_writes", "read_records", "composite_queries", "plan_units",
+           "map_results", "use_bulk_write", "use_bulk_query", "composite_write_calls", "bulk_write_calls"]
