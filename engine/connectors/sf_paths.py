@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from engine.connectors.base import ActivityCreate, RecordWrite, SyncStopped, Written, norm_email
+from engine.connectors.base import RecordWrite, SyncStopped, Written, norm_email
 from engine.connectors.retry import Rejected, Stop, Transient
 
 if TYPE_CHECKING:
@@ -290,12 +290,3 @@ def composite_queries(conn: "SalesforceConnector", soqls: Sequence[str], kind: s
             row.pop("attributes", None)
         out.append(rows)
     return out
-
-
-def run_in_groups(items: Sequence[Any], size: int, fn: Callable[[Sequence[Any]], None]) -> None:
-    for start in range(0, len(items), size):
-        fn(items[start:start + size])
-
-
-__all__ = ["ActivityCreate", "apply_writes", "read_records", "composite_queries", "plan_units",
-           "map_results", "use_bulk_write", "use_bulk_query", "composite_write_calls", "bulk_write_calls"]
