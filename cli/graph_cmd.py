@@ -1,8 +1,10 @@
-"""`plays graph PLAY`: draws a Play as Mermaid or DOT text, or as SVG/PNG through Graphviz's `dot`.
+"""`plays graph PLAY`: draws a Play as SVG (our own renderer), Mermaid or DOT text, or PNG.
 
 PLAY is a file path or a Play id (looked up in ``plays/`` or ``--plays DIR``). The Play's
 diagnostics, if any, go to stderr; a Play that cannot be built (schema errors) is not drawn (exit 1).
-SVG/PNG need the `dot` program; without it the command exits 2 saying how to install Graphviz.
+SVG needs nothing installed (`engine.language.svg`: each node with what it writes, owned / if blank
+per the integration, the branch conditions on the arrows). PNG goes through Graphviz's `dot`;
+without it the command exits 2 saying how to install Graphviz, or to use SVG.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import typer
 
 from cli import report
 from engine.diagnostics import did_you_mean
-from engine.language.render_graph import to_dot, to_mermaid
+from engine.language.render_graph import node_notes, to_dot, to_mermaid
+from engine.language.svg import play_svg
 from engine.workspace import PathNotFound, load_workspace
 
 
@@ -36,16 +39,17 @@ def _fail(message: str, code: int = 2) -> None:
 
 def graph(
     play: str = typer.Argument(..., help="A Play file, or a Play id looked up in --plays."),
-    format: GraphFormat = typer.Option(GraphFormat.mermaid, "--format", "-f", help="mermaid, dot, svg or png."),
+    format: GraphFormat = typer.Option(GraphFormat.mermaid, "--format", "-f",
+                                       help="mermaid, dot, svg (drawn by plays, nothing to install) or png (needs Graphviz)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
     plays: str = typer.Option("plays/", "--plays", help="Folder to look a Play id up in."),
 ) -> None:
-    """Draw a Play (Mermaid, DOT, or SVG/PNG with Graphviz)."""
+    """Draw a Play: SVG (nothing to install), Mermaid, DOT, or PNG with Graphviz."""
     dot_bin = shutil.which("dot")
-    if format in (GraphFormat.svg, GraphFormat.png) and dot_bin is None:
-        _fail(f"--format {format.value} needs Graphviz's `dot` program, which is not installed; install "
+    if format == GraphFormat.png and dot_bin is None:
+        _fail("--format png needs Graphviz's `dot` program, which is not installed; install "
               "Graphviz (apt-get install graphviz / brew install graphviz / https://graphviz.org/download/), "
-              "or use --format mermaid or --format dot")
+              "or use --format svg, which needs nothing installed")
     if Path(play).is_file():
         ws = load_workspace([play])
         file = play
@@ -67,8 +71,12 @@ def graph(
         report.print_text(own, 1, stream=sys.stderr)
     if built is None:
         raise typer.Exit(1)
-    text = to_mermaid(built) if format == GraphFormat.mermaid else to_dot(built)
-    if format in (GraphFormat.svg, GraphFormat.png):
+    if format == GraphFormat.svg:
+        doc = ws.play_docs.get(built.id)
+        text = play_svg(built, ws.integration, ws.crm_objects, node_notes(doc.data) if doc else None)
+    else:
+        text = to_mermaid(built) if format == GraphFormat.mermaid else to_dot(built)
+    if format == GraphFormat.png:
         done = subprocess.run([dot_bin, f"-T{format.value}"], input=text.encode(), capture_output=True, timeout=60)
         if done.returncode != 0:
             _fail(f"dot failed: {done.stderr.decode(errors='replace').strip()}", 1)

@@ -1,7 +1,7 @@
 """`plays plan --plays DIR --events FILE --crm-state FILE [--format text|json]`: the offline dry run.
 
 Loads and checks the Plays, the events (JSONL or a JSON array, `engine.evaluate.eventfile`) and the CRM
-state (§6, `engine.evaluate.crmstate.parse_crm_state_text`); when any has errors, prints every diagnostic
+state (`engine.evaluate.crmstate.parse_crm_state_text`); when any has errors, prints every diagnostic
 (``file:line:col``, at the offending value) on stderr and exits 1 with nothing on stdout. Problems
 of ``*.test.yaml`` files beside the Plays are left to `plays test`. Otherwise runs
 `engine.evaluate.plan.plan` and prints either a per-record diff (text, coloured only on a terminal) or the
@@ -41,7 +41,7 @@ def _fail_usage(message: str) -> None:
 
 
 def read_crm_state(path: str) -> tuple[dict | None, list[Diagnostic]]:
-    """The §6 CRM state file as a dict, or (None, diagnostics) when it has errors."""
+    """The CRM state file as a dict, or (None, diagnostics) when it has errors."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -183,7 +183,7 @@ def print_text(result: PlanResult, crm_state: dict | None) -> None:
 def plan_cmd(
     plays: str = typer.Option(..., "--plays", help="Folder (or file) of Plays, with integration.yaml."),
     events: str = typer.Option(..., "--events", help="Events file: JSONL, or a JSON array."),
-    crm_state: str = typer.Option(..., "--crm-state", help="CRM state file (JSON, play-language.md §6)."),
+    crm_state: str = typer.Option(..., "--crm-state", help="CRM state file: JSON records by CRM and object, {\"salesforce\": {\"Lead\": [...]}, \"hubspot\": {\"contacts\": [...]}}."),
     format: Format = typer.Option(Format.text, "--format", "-f", help="text (a per-record diff) or json."),
     now: Optional[str] = typer.Option(None, "--now", help="Clock for schedule Plays (ISO date-time; "
                                                          "default: the latest event's time)."),

@@ -42,6 +42,17 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def require_crm(crm: Optional[Crm], sandbox_info: Optional[str], command: str) -> Crm:
+    """The CRM to use: never the live one by default. `--sandbox-info` means the sandbox it names."""
+    if crm is not None:
+        return crm
+    if sandbox_info:
+        return Crm.sandbox
+    _fail(f"say which CRM `plays {command}` writes to: --crm sandbox (a local sandbox CRM, safe to try) "
+          f"or --crm live (the CRMs in integration.yaml, with real credentials)")
+    raise AssertionError  # unreachable: _fail exits
+
+
 def _load_plays(plays: str):
     from engine.workspace import PathNotFound, load_workspace
 
@@ -295,8 +306,8 @@ def _wait_for_interrupt(message: str) -> None:
 def run_cmd(
     plays: str = typer.Option("plays", "--plays", help="Folder (or file) of Plays, with integration.yaml."),
     events: str = typer.Option(..., "--events", help="Events file: JSONL, or a JSON array."),
-    crm: Crm = typer.Option(Crm.live, "--crm", help="live: integration.yaml's ${ENV} credentials; "
-                            "sandbox: a local sandbox CRM started for this run."),
+    crm: Optional[Crm] = typer.Option(None, "--crm", help="Required: live (integration.yaml's ${ENV} "
+                                      "credentials) or sandbox (a local sandbox CRM started for this run)."),
     crm_state: Optional[str] = typer.Option(None, "--crm-state", help="Seed the sandbox with this CRM state."),
     dump_state: Optional[str] = typer.Option(None, "--dump-state", help="Write the sandbox's whole state "
                                              "(activities included) here afterwards."),
@@ -308,6 +319,7 @@ def run_cmd(
     wait: bool = typer.Option(False, "--wait", help="Keep the local Prefect server up afterwards (Ctrl-C)."),
 ) -> None:
     """One pass: ingest the events, run every triggered Play as a Prefect flow run, apply to the CRM."""
+    crm = require_crm(crm, sandbox_info, "run")
     if crm_state and crm != Crm.sandbox:
         _fail("--crm-state needs --crm sandbox")
     if dump_state and crm != Crm.sandbox:

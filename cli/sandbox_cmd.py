@@ -19,8 +19,8 @@ import typer
 
 def sandbox(
     port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (0 = any free port)."),
-    seed: Optional[Path] = typer.Option(None, "--seed", help="CRM state file (play-language.md "
-                                        "§6) to start from; replaces any --db records."),
+    seed: Optional[Path] = typer.Option(None, "--seed", help="CRM state file (JSON: {\"salesforce\": "
+                                        "{\"Lead\": [...]}, \"hubspot\": {\"contacts\": [...]}}) to start from; replaces any --db records."),
     db: Optional[Path] = typer.Option(None, "--db", help="SQLite file that keeps the records "
                                       "across restarts (default: memory only)."),
     faults: Optional[str] = typer.Option(None, "--faults", help="Faults on demand: JSON, @FILE, "

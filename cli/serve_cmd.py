@@ -14,7 +14,7 @@ from typing import Any, Optional
 import typer
 
 from cli.run_cmd import (Crm, Format, _fail, _ingest, _load_plays, _preflight, _prefect, _progress, _read_events,
-                         _read_state, _sandbox_info, _settings, _start_sandbox)
+                         _read_state, _sandbox_info, _settings, _start_sandbox, require_crm)
 
 
 # -------------------------------------------------------------------------------------- serve
@@ -25,7 +25,8 @@ def serve_cmd(
     port: int = typer.Option(8787, "--port", help="Port of the ingest endpoint (POST /events)."),
     sync_every: Optional[str] = typer.Option(None, "--sync-every", help="Sync flow interval (default: "
                                              "integration.yaml's sync_every, 15m)."),
-    crm: Crm = typer.Option(Crm.live, "--crm", help="live, or sandbox (a local sandbox CRM for the session)."),
+    crm: Optional[Crm] = typer.Option(None, "--crm", help="Required: live (integration.yaml's credentials), "
+                                      "or sandbox (a local sandbox CRM for the session)."),
     crm_state: Optional[str] = typer.Option(None, "--crm-state", help="Seed the sandbox with this CRM state."),
     sandbox_info: Optional[str] = typer.Option(None, "--sandbox-info", help="Use a running `plays sandbox`."),
     db: Optional[str] = typer.Option(None, "--db", help="Store URL (default $PLAYS_DATABASE_URL, else plays.db)."),
@@ -38,6 +39,7 @@ def serve_cmd(
     from flows.runtime import close_runtimes
     from flows.serve import seconds
 
+    crm = require_crm(crm, sandbox_info, "serve")
     secret = os.environ.get(SECRET_ENV)
     if not secret:
         _fail(f"set {SECRET_ENV} (the shared secret senders sign POST /events with)")
@@ -124,6 +126,7 @@ def _post_events(url: str, events: list[dict], batch: int) -> None:
 
     from flows.ingest import SECRET_ENV, signed_headers
 
+    crm = require_crm(crm, sandbox_info, "serve")
     secret = os.environ.get(SECRET_ENV)
     if not secret:
         _fail(f"set {SECRET_ENV} to sign the requests")
@@ -161,6 +164,10 @@ def skipped_cmd(
         when = parse_time(since)
         if when is None:
             _fail(f"--since: not an ISO 8601 date-time: {since}")
+    missing = _missing_sqlite_store(db)
+    if missing:
+        _fail(f"no store at {missing}: nothing has run here yet (`plays run` or `plays serve` create it; "
+              f"--db or $PLAYS_DATABASE_URL name another store)")
     store = Store(db)
     try:
         rows = store.skipped(since=when, limit=limit)
@@ -176,6 +183,18 @@ def skipped_cmd(
         ctx = f" [{r['play']}/{r['node']}]" if r["play"] else ""
         sys.stdout.write(f"{r['at']}  {r['reason']:<22} {where or r['event'] or '-'}{ctx}  {r['detail'] or ''}\n")
     sys.stdout.write(f"{len(items)} skipped records\n")
+
+
+def _missing_sqlite_store(db: Optional[str]) -> Optional[str]:
+    """The path of a SQLite store that does not exist yet (reading must not create it), else None."""
+    from sqlalchemy.engine import make_url
+
+    from engine.store.db import resolve_url
+
+    url = make_url(resolve_url(db))
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return None if os.path.exists(url.database) else url.database
 
 
 def worker_cmd(

@@ -1,7 +1,8 @@
-"""`plays test [PATH ...]`: run the Play tests (``*.test.yaml``, play-language.md §7).
+"""`plays test [PATH ...]`: run the Play tests (``*.test.yaml``).
 
 Prints one line per test (``PASSED file::name`` / ``FAILED file::name`` with a readable diff of
-expected vs actual under it), then exactly ``N passed, N failed`` as the last line. A PATH is a
+expected vs actual under it, each failed expectation named by its ``FILE:LINE``), then exactly
+``N passed, N failed`` as the last line. ``--junit-xml FILE`` also writes a JUnit XML report. A PATH is a
 folder (its tests), a test file (that test; the Plays and integration.yaml of its folder are
 loaded), or a Play file (the tests of that Play in its folder).
 
@@ -20,10 +21,10 @@ from typing import List, Optional
 
 import typer
 
-from cli import report
+from cli import formats, report
 from cli.plan_cmd import read_audiences
 from engine.diagnostics import Severity
-from engine.evaluate.playtest import run_test
+from engine.evaluate.playtest import expectation_path, run_test
 from engine.language.schema_check import SchemasMissing
 from engine.workspace import INTEGRATION_NAMES, PLAY_SUFFIXES, TEST_SUFFIXES, PathNotFound, Workspace, load_workspace
 
@@ -88,10 +89,22 @@ class _Selection:
         return any(real.is_relative_to(d) for d in self.dirs)
 
 
+def _located(doc, problems: list[str]) -> list[str]:
+    """Problem lines, each failed expectation prefixed with its ``FILE:LINE:`` in the test file."""
+    out = []
+    for p in problems:
+        path = expectation_path(p)
+        out.append(f"{doc.file}:{doc.pos(path)[0]}: {p}" if path else p)
+    return out
+
+
 def test_cmd(
     paths: Optional[List[str]] = typer.Argument(None, help="Test files, Play files or folders (default: plays/)."),
+    junit_xml: Optional[str] = typer.Option(None, "--junit-xml", help="Also write a JUnit XML report here "
+                                            "(for CI test views)."),
 ) -> None:
-    """Run the Play tests: pytest-like summary `N passed, N failed`."""
+    """Run the Play tests: pytest-like summary `N passed, N failed`; a failure names the FILE:LINE of
+    the expectation that failed. How to write tests: docs/first-play.md and docs/reference.md."""
     given = list(paths) if paths else ["plays/"]
     try:
         sel = _Selection(given)
@@ -121,11 +134,16 @@ def test_cmd(
     passed = failed = 0
     work = [(doc.file, doc, data) for doc, data in tests] + [(file, None, None) for file in broken]
     overrides: dict[str, tuple] = {}
+    cases: list[dict] = []
     for file, doc, data in sorted(work, key=lambda w: w[0]):
         if doc is None:
             failed += 1
             _line(sys.stdout, "red", f"FAILED {file}", tty)
             sys.stdout.write("    not run: the file has errors (shown on stderr; `plays validate` lists them)\n")
+            first = next((d for d in errors if d.file == file), None)
+            cases.append({"file": file, "name": Path(file).name, "line": first.line if first else 1, "passed": False,
+                          "message": first.format() if first else "the file has errors",
+                          "problems": [d.format() for d in errors if d.file == file]})
             continue
         integration, crm_objects = ws.integration, ws.crm_objects
         if data.get("integration"):
@@ -140,17 +158,31 @@ def test_cmd(
             if integration is None or any(d.severity == Severity.ERROR for d in odiags):
                 failed += 1
                 _line(sys.stdout, "red", f"FAILED {doc.file}::{data.get('test')}", tty)
-                sys.stdout.write(f"    integration '{data['integration']}' is missing or has errors\n")
+                where = f"{doc.file}:{doc.pos(('integration',))[0]}"
+                sys.stdout.write(f"    {where}: integration '{data['integration']}' is missing or has errors\n")
+                cases.append({"file": doc.file, "name": str(data.get("test")), "line": doc.pos(("test",))[0],
+                              "passed": False, "problems": [], "message":
+                              f"{where}: integration '{data['integration']}' is missing or has errors"})
                 continue
         outcome = run_test(doc, data, ws.plays, integration, crm_objects, audiences)
+        problems = _located(doc, outcome.problems)
+        cases.append({"file": outcome.file, "name": outcome.name, "line": outcome.line, "passed": outcome.passed,
+                      "problems": problems, "message": next((p for p in problems if not p.startswith(" ")), None)})
         if outcome.passed:
             passed += 1
             _line(sys.stdout, "green", f"PASSED {outcome.id}", tty)
         else:
             failed += 1
             _line(sys.stdout, "red", f"FAILED {outcome.id}", tty)
-            for p in outcome.problems:
+            for p in problems:
                 sys.stdout.write(f"    {p}\n")
+    if junit_xml:
+        try:
+            Path(junit_xml).parent.mkdir(parents=True, exist_ok=True)
+            Path(junit_xml).write_text(formats.junit_xml(cases), encoding="utf-8")
+        except OSError as exc:
+            sys.stderr.write(f"error: cannot write --junit-xml {junit_xml}: {exc.strerror}\n")
+            raise typer.Exit(2)
     summary = f"{passed} passed, {failed} failed"
     _line(sys.stdout, "red" if failed else "green" if passed else "yellow", summary, tty)
     sys.stdout.flush()

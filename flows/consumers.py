@@ -27,9 +27,10 @@ from typing import Any, Callable, Iterable, Mapping
 from engine.connectors.base import ConnectionProblem, SyncStopped, json_value
 from engine.connectors.sync import sync_batch
 from engine.language.model import Integration, Play
-from engine.store import CursorMoved, Pending, Settle
+from engine.store import CursorMoved, LeaseHeld, LeaseLost, Pending, Settle
 from engine.language.vocab import ENGAGEMENT_EVENTS, TRIGGER_EVENTS, EventType, TriggerType
 from flows.intents import reconcile, recording, stopped_settle
+from flows.lease import Held, hold
 from flows.runtime import Runtime, utcnow
 
 TRACKING = "tracking"
@@ -113,10 +114,11 @@ class Report:
     problem: ConnectionProblem | None = None
     conflict: bool = False
     calls: dict[str, Any] = field(default_factory=dict)
+    lease: str | None = None  # D-RUN-4: why this runner sent nothing (the lease's holder)
 
     @property
     def ok(self) -> bool:
-        return self.stopped is None and self.problem is None
+        return self.stopped is None and self.problem is None and self.lease is None
 
     def merge(self, other: "Report") -> "Report":
         self.events += other.events
@@ -128,6 +130,7 @@ class Report:
             mine.extend(getattr(other, name)[: max(0, ROW_CAP - len(mine))])
         self.stopped = self.stopped or other.stopped
         self.problem = self.problem or other.problem
+        self.lease = self.lease or other.lease
         return self
 
     def message(self) -> str:
@@ -138,6 +141,8 @@ class Report:
             text += f"; STOPPED: {self.stopped.format()}"
         if self.problem:
             text += f"; NOT CONNECTED: {self.problem.format()}"
+        if self.lease:
+            text += f"; NOT RUN: {self.lease}"
         return text
 
 
@@ -237,11 +242,13 @@ def _tracking_for(rt: Runtime, emails: Iterable[str]) -> dict:
 
 def _apply_batch(rt: Runtime, consumer: Consumer, conns: Any, pend: Pending | None, events: list[dict],
                  *, now_for_schedule: Any = None, tracking_state: Any = None, clock: Callable[[], datetime],
-                 run: str | None, report: Report, log: Callable[[str], None] | None, budget: list[int]) -> bool:
+                 run: str | None, report: Report, log: Callable[[str], None] | None, budget: list[int],
+                 held: Held) -> bool:
     if consumer.crms is not None:
         conns = {crm: conn for crm, conn in conns.items() if crm in consumer.crms}
+    lease = held.refresh()  # LeaseLost: replaced by another runner, nothing sent
     old_intents = rt.store.intents(consumer.name)  # left by a run that died mid-batch
-    token, conns = recording(conns, rt.store, consumer.name, clock)
+    token, conns = recording(conns, rt.store, consumer.name, clock, held)
     result = sync_batch(conns, plays=consumer.plays, integration=consumer.integration, events=events,
                         tracking_state=tracking_state, crm_objects=rt.metadata(),
                         audiences=rt.audiences() if now_for_schedule is not None else None,
@@ -269,18 +276,19 @@ def _apply_batch(rt: Runtime, consumer: Consumer, conns: Any, pend: Pending | No
         pending = _pending_rows(result, consumer.name, pend)
         c["pending"] += len(pending)
         settle = stopped_settle(rt.store, settle, result)  # unconfirmed writes stay for the next attempt
-        rt.store.record(now, run=run, audit=batch.audit, settle=settle)  # what did land before the stop
-        rt.store.enqueue(pending, consumer.name, now)
+        rt.store.record(now, run=run, audit=batch.audit, settle=settle, lease=lease)  # what landed before the stop
+        rt.store.enqueue(pending, consumer.name, now, lease=lease)
         return False
     states = None
     if consumer.tracks and result.tracking_state:
         states = dict(result.tracking_state.get("contacts") or {})
     if pend is None:  # a schedule pass: no cursor
-        rt.store.record(now, run=run, audit=batch.audit, skipped=batch.skipped, settle=settle)
+        rt.store.record(now, run=run, audit=batch.audit, skipped=batch.skipped, settle=settle, lease=lease)
         return True
     try:
         rt.store.record_batch(consumer.name, pend.cursor, pend.horizon, now, run=run, events_done=len(events),
-                              audit=batch.audit, skipped=batch.skipped, tracking=states, settle=settle)
+                              audit=batch.audit, skipped=batch.skipped, tracking=states, settle=settle,
+                              lease=lease)
     except CursorMoved:
         report.conflict = True  # another run recorded this batch first (it is not recorded twice)
         rt.store.settle(Settle(consumer.name, token))
@@ -299,13 +307,27 @@ def drain(rt: Runtime, consumer: Consumer, *, run: str | None = None, clock: Cal
     if isinstance(conns, ConnectionProblem):
         report.problem = conns
         return report
+    try:
+        with hold(rt.store) as held:
+            _drain(rt, consumer, conns, held, report, run=run, clock=clock, log=log, size=size,
+                   max_batches=max_batches, on_batch=on_batch)
+    except (LeaseHeld, LeaseLost) as exc:  # D-RUN-4: another runner applies batches; this one sent nothing
+        report.lease = str(exc)
+        if log is not None:
+            log(f"not applying {consumer.name}'s events: {exc}")
+    return report
+
+
+def _drain(rt: Runtime, consumer: Consumer, conns: Any, held: Held, report: Report, *, run: str | None,
+           clock: Callable[[], datetime], log: Callable[[str], None] | None, size: int,
+           max_batches: int | None, on_batch: Callable[[Report], None] | None) -> None:
     budget = [200]
     while max_batches is None or report.batches < max_batches:
         pend = rt.store.pending(consumer.name, consumer.types, size)
         if not pend.events:
             if pend.horizon > pend.cursor:
                 try:
-                    rt.store.record_batch(consumer.name, pend.cursor, pend.horizon, clock())
+                    rt.store.record_batch(consumer.name, pend.cursor, pend.horizon, clock(), lease=held.lease)
                 except CursorMoved:
                     report.conflict = True
             break
@@ -314,14 +336,13 @@ def drain(rt: Runtime, consumer: Consumer, *, run: str | None = None, clock: Cal
         if report.first_seq is None:
             report.first_seq = pend.events[0].seq
         ok = _apply_batch(rt, consumer, conns, pend, events, tracking_state=tracking, clock=clock, run=run,
-                          report=report, log=log, budget=budget)
+                          report=report, log=log, budget=budget, held=held)
         report.events += len(events) if ok else 0
         report.last_seq = pend.events[-1].seq
         if on_batch is not None:
             on_batch(report)
         if not ok:
             break
-    return report
 
 
 def run_schedule(rt: Runtime, play_id: str, at: Any, *, run: str | None = None,
@@ -334,8 +355,12 @@ def run_schedule(rt: Runtime, play_id: str, at: Any, *, run: str | None = None,
         report.problem = conns
         return report
     tracking = {"version": 1, "contacts": rt.store.tracking_all()}
-    _apply_batch(rt, consumer, conns, None, [], now_for_schedule=at, tracking_state=tracking, clock=clock,
-                 run=run, report=report, log=log, budget=[200])
+    try:
+        with hold(rt.store) as held:
+            _apply_batch(rt, consumer, conns, None, [], now_for_schedule=at, tracking_state=tracking, clock=clock,
+                         run=run, report=report, log=log, budget=[200], held=held)
+    except (LeaseHeld, LeaseLost) as exc:
+        report.lease = str(exc)
     return report
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import uuid
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from engine.connectors.base import is_blank, json_value
-from engine.evaluate.policy import same
+from engine.connectors.base import json_value
+from engine.evaluate.policy import is_blank, same
 from engine.store import Settle, Store, normalize_email
 
 
@@ -27,8 +27,10 @@ class Recording:
     """A connector that stores the field changes of `apply_writes` as intents before sending them,
     and remembers the records it read (for `reconcile`). Everything else goes to the connector."""
 
-    def __init__(self, conn: Any, store: Store, consumer: str, token: str, clock: Callable[[], Any]):
+    def __init__(self, conn: Any, store: Store, consumer: str, token: str, clock: Callable[[], Any],
+                 held: Any = None):
         self._conn, self._store, self._consumer, self._token, self._clock = conn, store, consumer, token, clock
+        self._held = held  # flows.lease.Held: intents are fenced by the one-writer lease (D-RUN-4)
         self.emails: set[str] = set()
         self.by_id: dict[tuple[str, str], Mapping[str, Any]] = {}
         self.by_email: dict[tuple[str, str], tuple[str, Mapping[str, Any]]] = {}
@@ -62,15 +64,19 @@ class Recording:
                 rows.append({"crm": w.crm, "object": w.object, "record": w.record, "email": w.email,
                              "op": w.op, "field": name, "before": json_value(w.before.get(name)),
                              "after": json_value(value), "play": play, "node": node})
-        self._store.add_intents(self._consumer, self._token, rows, self._clock())
+        if self._held is None:
+            self._store.add_intents(self._consumer, self._token, rows, self._clock())
+        else:  # LeaseLost here: nothing is sent
+            self._held.note(self._store.add_intents(self._consumer, self._token, rows, self._clock(),
+                                                    lease=self._held.lease))
         return self._conn.apply_writes(writes, *args, **kwargs)
 
 
 def recording(conns: Mapping[str, Any], store: Store, consumer: str,
-              clock: Callable[[], Any]) -> tuple[str, dict[str, Recording]]:
+              clock: Callable[[], Any], held: Any = None) -> tuple[str, dict[str, Recording]]:
     """Wrap a batch's connectors; returns the attempt's token and the wrapped connectors."""
     token = uuid.uuid4().hex
-    return token, {crm: Recording(conn, store, consumer, token, clock) for crm, conn in conns.items()}
+    return token, {crm: Recording(conn, store, consumer, token, clock, held) for crm, conn in conns.items()}
 
 
 def _holds(crm: str, have: Any, wanted: Any) -> bool:

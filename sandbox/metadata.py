@@ -2,7 +2,7 @@
 
 Both are built from one compact field table per object, so the sandbox's `describe` /
 `properties` answers, its write-time type checks and the example snapshots under `plays/crm/`
-(what `plays crm pull-schema` would write from a live org, play-language.md §3) never disagree.
+(what `plays crm pull-schema` would write from a live org) never disagree.
 
 `python -m sandbox.metadata` regenerates `sandbox/data/salesforce.describe.json`,
 `sandbox/data/hubspot.properties.json`, `plays/crm/salesforce.describe.json` and

@@ -333,7 +333,7 @@ class SandboxHandle:
         self.ca_file: str = app.info["salesforce"]["ca_file"]
 
     def state(self) -> dict[str, Any]:
-        """Every live record, in the CRM state file format (play-language.md §6)."""
+        """Every live record, in the CRM state file format."""
         return self._app.store.state()
 
     def load(self, state: dict[str, Any]) -> None:

@@ -1,7 +1,7 @@
 """The sandbox CRM's records: Salesforce sObjects and HubSpot objects, in memory, optionally
 mirrored to a SQLite file so they survive a restart.
 
-State goes in and out whole in the CRM state file format of play-language.md §6:
+State goes in and out whole in the CRM state file format:
 `{"salesforce": {"Lead": [record, ...], ...}, "hubspot": {"contacts": [{"id", "properties",
 "createdAt", "updatedAt", "associations"}], ...}}`. Callers hold `store.lock` around a request's
 reads and writes so each request sees and leaves a consistent state.

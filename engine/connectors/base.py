@@ -255,7 +255,7 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Pull:
-    """Records changed since a cursor (CRM state format, play-language.md §6) and the next cursor."""
+    """Records changed since a cursor (CRM state format) and the next cursor."""
 
     records: Mapping[str, list[dict[str, Any]]]
     cursor: Mapping[str, str]

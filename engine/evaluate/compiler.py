@@ -21,8 +21,9 @@ import networkx as nx
 from engine.language import graph
 from engine.evaluate.conditions import compile_when, event_attr
 from engine.evaluate.crmstate import ATTRIBUTE_FIELDS
+from engine.evaluate.policy import is_blank
 from engine.diagnostics import Diagnostic, error
-from engine.language.model import STOP, Integration, Play
+from engine.language.model import STOP, CrmSettings, Integration, Play
 from engine.language.templates import _finalize, is_template, render
 from engine.language.vocab import ENGAGEMENT_EVENTS, TRIGGER_EVENTS, NodeKind, TriggerType
 
@@ -174,12 +175,13 @@ def compile_template(text: str) -> Callable[[EvalContext], str]:
 
 class CNode:
     """One compiled node. Branch: `cases` ((when_fn, goto index), ...) and `default`. Sync: `crm`,
-    `object`, `literals` ((field, value), ...), `templates` ((field, fn), ...), `defaults` (node over
-    integration, D-WB-7), `overwrite`, `create`, `next`. Task: `crm`, `subject`, `description`,
+    `object`, `literals` ((field, value), ...), `templates` ((field, fn), ...), `defaults` (the literal
+    defaults, node over integration, D-WB-7), `default_templates` ((field, fn), ...: the templated ones;
+    `sync_values` renders them), `overwrite`, `create`, `next`. Task: `crm`, `subject`, `description`,
     `due_in_days`, `next`."""
 
     __slots__ = ("id", "kind", "cases", "default", "next", "crm", "object", "literals", "templates",
-                 "defaults", "node_defaults", "overwrite", "create", "subject", "description", "due_in_days",
+                 "defaults", "default_templates", "node_defaults", "overwrite", "create", "subject", "description", "due_in_days",
                  "source")
 
     def __init__(self, nid: str, kind: int, source: Any):
@@ -194,12 +196,33 @@ class CNode:
         self.literals: tuple = ()
         self.templates: tuple = ()
         self.defaults: Mapping[str, Any] = {}
+        self.default_templates: tuple = ()
         self.node_defaults: Mapping[str, Any] = {}
         self.overwrite: frozenset[str] = frozenset()
         self.create = False
         self.subject: Callable | None = None
         self.description: Callable | None = None
         self.due_in_days = 0
+
+
+def sync_values(n: CNode, ctx: EvalContext) -> tuple[list[tuple[str, Any]] | tuple, Mapping[str, Any]]:
+    """What a sync node wants for one event: ((field, value), ...) with its templates rendered, and
+    its defaults (node over integration) with templated ones rendered with the same variables
+    (D-WB-7, D-FT-3); a default that renders empty is no default. Pass both to
+    `engine.evaluate.policy.decide` (`wanted=`, `defaults=`)."""
+    if n.templates:
+        wanted: list[tuple[str, Any]] | tuple = list(n.literals)
+        wanted.extend([(f, fn(ctx)) for f, fn in n.templates])
+    else:
+        wanted = n.literals
+    if not n.default_templates:
+        return wanted, n.defaults
+    defaults = dict(n.defaults)
+    for f, fn in n.default_templates:
+        v = fn(ctx)
+        if not is_blank(v):
+            defaults[f] = v
+    return wanted, defaults
 
 
 @dataclass(frozen=True)
@@ -281,7 +304,11 @@ def compile_play(play: Play, integration: Integration) -> CompiledPlay:
             c.subject = compile_template(node.subject) if is_template(node.subject) else (lambda _c, s=node.subject: s)
             c.description = (compile_template(node.description) if is_template(node.description)
                              else (lambda _c, s=node.description: s))
-            c.due_in_days = int(node.due_in_days or 0)
+            if node.due_in_days is not None:
+                c.due_in_days = int(node.due_in_days)
+            else:  # D-EM-4: without due_in_days, due follow_up_due_days after the event (UTC date)
+                settings = integration.settings(c.crm)
+                c.due_in_days = settings.follow_up_due_days if settings else CrmSettings.follow_up_due_days
             c.next = index[node.next]
         else:
             c = CNode(nid, SYNC, node)
@@ -295,7 +322,15 @@ def compile_play(play: Play, integration: Integration) -> CompiledPlay:
             settings = integration.settings(c.crm)
             merged = dict(settings.default_values) if settings else {}
             merged.update(node.default_values)  # D-WB-7: the node's default wins
-            c.defaults = merged
+            lit_defaults, temp_defaults = {}, []
+            for fname, value in merged.items():
+                is_t, v = _value_fn(value)
+                if is_t:
+                    temp_defaults.append((fname, v))
+                else:
+                    lit_defaults[fname] = v
+            c.defaults = lit_defaults  # literal defaults only: a template is never written raw
+            c.default_templates = tuple(temp_defaults)
             c.node_defaults = dict(node.default_values)
             c.overwrite = frozenset(node.overwrite)
             c.create = node.create

@@ -1,4 +1,4 @@
-"""Conditions of a branch's `when` (play-language.md §1), compiled to plain closures.
+"""Conditions of a branch's `when`, compiled to plain closures.
 
 Keys: ``sequence_status`` (the event's `to` for a status change, else its `status`),
 ``reply_classification``, ``sequence``, ``event`` (the event type), and attribute paths
@@ -6,7 +6,8 @@ Keys: ``sequence_status`` (the event's `to` for a status change, else its `statu
 ``reply.X``, ``message.X``. Operators: eq (scalar), any (list), not, in, contains, exists, gt, lt.
 
 D-VOC-1/2 at run time: a status or classification outside the vocabulary is kept, but every
-condition on it is false, so such an event only ever reaches a branch's `default`.
+condition on it is false (negated, list and equality alike, under any of its names: see
+`VOCAB_KEYS`), so such an event only ever reaches a branch's `default`.
 
 Every getter takes an evaluation context with ``event`` (an `engine.evaluate.events.Event`) and
 ``contact_value(name)`` (see `engine.evaluate.compiler.EvalContext`).
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from engine.evaluate.events import parse_time
+from engine.evaluate.policy import _num, equal, is_blank
 from engine.language.model import Condition
 from engine.language.vocab import CLASSIFICATIONS, STATUSES
 
@@ -29,35 +31,6 @@ Test = Callable[[Any], bool]
 
 # ------------------------------------------------------------------------------------- comparisons
 
-def _num(v: Any) -> float | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, (int, float)):
-        return float(v)
-    if isinstance(v, str):
-        try:
-            return float(v.strip())
-        except ValueError:
-            return None
-    return None
-
-
-def equal(v: Any, operand: Any) -> bool:
-    """Equality with light coercion: ``"3" == 3``, ``"true" == True``; strings compare exactly."""
-    if v == operand and type(v) is type(operand):
-        return True
-    if v is None or operand is None:
-        return v is operand
-    if isinstance(v, bool) or isinstance(operand, bool):
-        return str(v).lower() == str(operand).lower()
-    if isinstance(v, str) and isinstance(operand, str):
-        return False
-    a, b = _num(v), _num(operand)
-    if a is not None and b is not None:
-        return a == b
-    return v == operand
-
-
 def _ordered(v: Any, operand: Any) -> tuple[Any, Any] | None:
     a, b = _num(v), _num(operand)
     if a is not None and b is not None:
@@ -69,7 +42,8 @@ def _ordered(v: Any, operand: Any) -> tuple[Any, Any] | None:
 
 
 def blank(v: Any) -> bool:
-    return v is None or v == "" or (isinstance(v, (list, tuple)) and not v)
+    """For `exists`: blank as D-WB-2 says (`engine.evaluate.policy.is_blank`), or an empty list."""
+    return is_blank(v) or (isinstance(v, (list, tuple)) and not v)
 
 
 def make_test(op: str, operand: Any) -> Test:
@@ -151,11 +125,27 @@ def make_getter(key: str) -> Getter:
     raise ValueError(f"unknown condition key {key!r}")
 
 
+# D-VOC-1/2: the condition keys whose value is a sequence status or a reply classification, however
+# the Play names the attribute; an unknown run-time value makes every condition on them false.
+VOCAB_KEYS: dict[str, frozenset[str]] = {
+    **dict.fromkeys(("sequence_status", "event.sequence_status", "event.to", "event.from", "event.status"),
+                    _STATUS_SET),
+    **dict.fromkeys(("reply_classification", "reply.classification"), _CLASS_SET),
+}
+
+
+def unknown_vocab(key: str, v: Any) -> bool:
+    """Whether `v`, the value of condition key `key`, is a status or classification outside the
+    vocabulary (D-VOC-1/2): then no condition on it holds, negated or not; only `default` takes it."""
+    vocab = VOCAB_KEYS.get(key)
+    return vocab is not None and v is not None and v not in vocab
+
+
 def compile_condition(cond: Condition) -> Callable[[Any], bool]:
     """One condition -> ``fn(ctx) -> bool``."""
     get = make_getter(cond.key)
     test = make_test(cond.op, cond.value)
-    vocab = _STATUS_SET if cond.key == "sequence_status" else _CLASS_SET if cond.key == "reply_classification" else None
+    vocab = VOCAB_KEYS.get(cond.key)
     if vocab is not None:
         def guarded(c: Any) -> bool:
             v = get(c)
@@ -182,8 +172,6 @@ def compile_when(conds: tuple[Condition, ...]) -> Callable[[Any], bool]:
 def evaluate(cond: Condition, ctx: Any) -> bool:
     """Interpret one condition without compiling it (the reference, and the bench's baseline)."""
     v = make_getter(cond.key)(ctx)
-    if cond.key == "sequence_status" and v is not None and v not in _STATUS_SET:
-        return False
-    if cond.key == "reply_classification" and v is not None and v not in _CLASS_SET:
+    if unknown_vocab(cond.key, v):
         return False
     return make_test(cond.op, cond.value)(v)

@@ -1,4 +1,4 @@
-"""In-memory CRM state in the §6 format (play-language.md), indexed by normalised email.
+"""In-memory CRM state in the CRM state file format, indexed by normalised email.
 
 `CrmState.from_dict` reads ``{"salesforce": {"Lead": [...], "Contact": [...]}, "hubspot":
 {"contacts": [...]}}``; the person objects (Salesforce Lead/Contact, HubSpot contacts) become
@@ -17,6 +17,7 @@ from typing import Any, Iterator, Mapping
 
 from engine.diagnostics import Diagnostic, Severity, did_you_mean, error, warning
 from engine.evaluate.events import normalize_email, parse_crm_time
+from engine.evaluate.policy import is_blank
 from engine.language.jsonpos import JSON_DECODER, Locator, line_col
 
 PERSON_OBJECTS: dict[str, tuple[str, ...]] = {"salesforce": ("Lead", "Contact"), "hubspot": ("contacts",)}
@@ -45,7 +46,7 @@ def new_record_fields(crm: str, email: str, contact: Mapping[str, Any], has_fiel
     out: dict[str, Any] = {}
     for attr, fname in ATTRIBUTE_FIELDS[crm].items():
         v = email if attr == "email" else contact.get(attr)
-        if v is not None and v != "" and (has_field is None or has_field(fname)):
+        if not is_blank(v) and (has_field is None or has_field(fname)):
             out[fname] = v
     return out
 
@@ -53,7 +54,7 @@ def new_record_fields(crm: str, email: str, contact: Mapping[str, Any], has_fiel
 def fill_required(crm: str, obj: str, fields: dict[str, Any], has_field=None) -> None:
     """Put `PLACEHOLDER` in the fields the CRM requires on create, when they are blank."""
     for f in REQUIRED_ON_CREATE.get((crm, obj), ()):
-        if fields.get(f) in (None, "") and (has_field is None or has_field(f)):
+        if is_blank(fields.get(f)) and (has_field is None or has_field(f)):
             fields[f] = PLACEHOLDER
 
 

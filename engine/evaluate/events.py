@@ -1,4 +1,4 @@
-"""Events: the engine's input (play-language.md §5), parsed from dicts, JSONL or a JSON array.
+"""Events: the engine's input, parsed from dicts, JSONL or a JSON array.
 
 `parse_event` turns one plain dict into an immutable `Event` (times as integer microseconds since
 the epoch, the contact email normalised once, D-WB-5) or into coded diagnostics when the event is

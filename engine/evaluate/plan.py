@@ -5,7 +5,7 @@ and skipped records. Pure: no I/O, no network, no clock but the `now` passed in.
 stored `tracking_state`, `feed()` batches of events, take `result()`, persist `tracking_state`.
 `plan()` is a thin wrapper for one batch.
 
-Semantics (cli.md, domain.md):
+Semantics (the `plays plan` contract and the domain rules):
 - Events are applied in time order (`at`, then input order); each sees the records as earlier events
   left them (a field filled by an earlier write is no longer blank). An event id seen twice is
   applied once.

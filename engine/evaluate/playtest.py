@@ -1,4 +1,4 @@
-"""Play tests (play-language.md §7): run one test document through the planner and compare.
+"""Play tests: run one test document through the planner and compare.
 
 An expected entry matches an actual one when every key it gives is equal (numbers by value, times
 by instant); ``fields`` matches when each listed field was written with an equal value (with
@@ -14,6 +14,7 @@ the metadata and any audience CSV rows in.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -146,6 +147,18 @@ def compare(expect: Mapping[str, Any], actual: Mapping[str, list]) -> list[str]:
             problems.append(f"  actual {name} ({len(got)}):")
             problems.extend(f"    {_j(a)}" for a in got)
     return problems
+
+
+_PROBLEM_AT = re.compile(r"^(?P<list>" + "|".join(LISTS) + r")(?:\[(?P<i>\d+)\]| ?:)")
+
+
+def expectation_path(problem: str) -> tuple | None:
+    """The document path of the expectation a `compare` problem line is about (``writes[1] not
+    found`` -> ``("expect", "writes", 1)``), for its FILE:LINE; None for a detail line."""
+    m = _PROBLEM_AT.match(problem)
+    if not m:
+        return None
+    return ("expect", m.group("list")) + ((int(m.group("i")),) if m.group("i") is not None else ())
 
 
 def run_test(doc: Document, data: Mapping[str, Any], plays: Mapping[str, Play], integration: Integration,

@@ -3,9 +3,11 @@
 Pure functions over values; the planner calls `decide` once per sync node and record.
 
 - Owned fields (D-WB-1) are written whenever the engine has a value.
-- Any other field is written only when the CRM field is blank: None or "" (D-WB-2); otherwise the
+- Any other field is written only when the CRM field is blank (`is_blank`: None, "" or only
+  whitespace, D-WB-2); otherwise the
   wanted value is reported `kept` with the current one. A field listed in the node's `overwrite`
-  opt-in (D-WB-4) is written anyway and reported as overwritten.
+  opt-in (D-WB-4) is written anyway and reported as overwritten — the node's own mapped value only:
+  a default never replaces a non-blank, non-owned value, not even under the opt-in (D-WB-7).
 - A created record (D-WB-3) gets every mapped field that has a value.
 - Defaults (D-WB-7; node over integration, merged by the compiler) replace an empty wanted value and,
   for a picklist, a value the picklist does not allow (D-FT-3); without a default such a value is
@@ -21,7 +23,6 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Iterable, Mapping
 
-from engine.evaluate.conditions import equal
 from engine.evaluate.events import iso_z, parse_time
 from engine.language.metadata import FieldInfo, ObjectSchema
 
@@ -29,8 +30,38 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def is_blank(v: Any) -> bool:
-    """D-WB-2: blank is null or the empty string."""
-    return v is None or v == ""
+    """D-WB-2, the one definition of blank for every code path (plans, runs, write-time re-checks,
+    retries, backfills): null, the empty string, or a string of only whitespace."""
+    return v is None or (isinstance(v, str) and (v == "" or v.isspace()))
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def equal(v: Any, operand: Any) -> bool:
+    """Equality with light coercion: ``"3" == 3``, ``"true" == True``; strings compare exactly."""
+    if v == operand and type(v) is type(operand):
+        return True
+    if v is None or operand is None:
+        return v is operand
+    if isinstance(v, bool) or isinstance(operand, bool):
+        return str(v).lower() == str(operand).lower()
+    if isinstance(v, str) and isinstance(operand, str):
+        return False
+    a, b = _num(v), _num(operand)
+    if a is not None and b is not None:
+        return a == b
+    return v == operand
 
 
 def same(a: Any, b: Any) -> bool:
@@ -156,10 +187,12 @@ def decide(*, create: bool, current: Callable[[str], Any], wanted: Iterable[tupl
             if why:
                 d.skipped.append((name, "unsupported_field", why))
                 continue
-        if v is None or v == "":
+        from_default = False  # D-WB-7: a default never overwrites, not even under the opt-in
+        if is_blank(v):
             v = defaults.get(name)
-            if v is None or v == "":
+            if is_blank(v):
                 continue
+            from_default = True
         try:
             v = coerce(v, info)
         except CoerceError as exc:
@@ -171,10 +204,12 @@ def decide(*, create: bool, current: Callable[[str], Any], wanted: Iterable[tupl
             if v is None:
                 d.skipped.append((name, "crm_rejected", f"{exc}; {name} is a {info.crm_type} field"))
                 continue
+            from_default = True
         if info is not None and info.kind == "picklist" and v not in info.picklist_values:
             dv = defaults.get(name)
             if dv is not None and str(dv) in info.picklist_values:
                 v = str(dv)  # D-FT-3: a value the picklist does not allow is replaced by the default
+                from_default = True
             else:
                 why = "it has no default" if dv is None else f"its default '{dv}' is not one either"
                 d.skipped.append((name, "invalid_picklist_value",
@@ -184,13 +219,13 @@ def decide(*, create: bool, current: Callable[[str], Any], wanted: Iterable[tupl
             writes[name] = v
             continue
         cur = current(name)
-        if cur is None or cur == "":  # blank (D-WB-2)
+        if is_blank(cur):  # D-WB-2
             writes[name] = v
         elif same(cur, v):
             continue
         elif name in owned:  # D-WB-1
             writes[name] = v
-        elif name in overwrite:  # D-WB-4 opt-in
+        elif name in overwrite and not from_default:  # D-WB-4 opt-in: the node's own value only
             writes[name] = v
             d.overwritten.append(name)
         else:

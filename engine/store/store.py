@@ -9,6 +9,10 @@ cursor meanwhile, nothing is recorded and `CursorMoved` is raised. So a crash an
 commit leaves the batch pending, and a batch is recorded once. Before a batch sends anything its
 field changes are stored as write intents (`add_intents`); the transaction that records the batch
 deletes them (`settle`), so after a crash the restarted batch finds the dead run's intents.
+
+One writer (D-RUN-4): `acquire` / `renew` / `release` a lease with a fencing token; every recording
+call takes ``lease=`` and raises `LeaseLost` (recording nothing) once a newer token exists — the API
+is documented in `engine.store.lease`.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from engine.store import db
+from engine.store import lease as leasing
+from engine.store.lease import DEFAULT_NAME, Lease
 from engine.store.tables import (audit_log, events, metadata, outbox, play_progress, skipped_records,
                                  sync_cursors, tracking_state, write_intents)
 
@@ -111,10 +117,11 @@ class Store:
         return f"{where} (schema {self.schema})" if self.schema else where
 
     def create(self) -> None:
-        """Create the schema (PostgreSQL) and every table that does not exist yet."""
-        db.create_schema(self.engine, self.schema)
-        with self._write() as conn:
-            metadata.create_all(conn)
+        """Create the store, or upgrade it in place to this release's schema (`engine.store.migrate`:
+        versioned, safe when several processes start at once)."""
+        from engine.store.migrate import upgrade
+
+        upgrade(self.engine, self.schema if db.is_postgres(self.engine) else None)
 
     def drop(self) -> None:
         """Drop every table (and the schema, on PostgreSQL)."""
@@ -123,6 +130,7 @@ class Store:
         else:
             with self._write() as conn:
                 metadata.drop_all(conn)
+                conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -231,13 +239,16 @@ class Store:
     def record_batch(self, consumer: str, cursor: int, horizon: int, now: datetime, *, run: str | None = None,
                      events_done: int = 0, audit: Iterable[Mapping[str, Any]] = (),
                      skipped: Iterable[Mapping[str, Any]] = (), tracking: Mapping[str, Any] | None = None,
-                     pending_writes: Iterable[Mapping[str, Any]] = (), settle: "Settle | None" = None) -> None:
+                     pending_writes: Iterable[Mapping[str, Any]] = (), settle: "Settle | None" = None,
+                     lease: Lease | None = None) -> None:
         """Record a consumer's batch and move its cursor from `cursor` to `horizon`, atomically
         (and delete the write intents `settle` names).
 
-        Raises CursorMoved (and records nothing) when the cursor is no longer at `cursor`.
+        Raises CursorMoved (and records nothing) when the cursor is no longer at `cursor`, and
+        LeaseLost when `lease` was superseded.
         """
         with self._write() as conn:
+            leasing.fence(conn, lease)
             conn.execute(db.insert_ignore(self.engine, play_progress, ["consumer"]).values(
                 consumer=consumer, cursor=0, events_done=0, updated_at=now))
             res = conn.execute(
@@ -254,9 +265,10 @@ class Store:
             self._enqueue(conn, pending_writes, consumer, now)
             self._settle(conn, settle)
 
-    def reset_cursor(self, consumer: str, cursor: int, now: datetime) -> None:
+    def reset_cursor(self, consumer: str, cursor: int, now: datetime, *, lease: Lease | None = None) -> None:
         """Move a consumer's cursor anywhere (a deliberate replay or skip-ahead)."""
         with self._write() as conn:
+            leasing.fence(conn, lease)
             conn.execute(db.upsert(self.engine, play_progress, ["consumer"], ["cursor", "updated_at"]).values(
                 consumer=consumer, cursor=cursor, events_done=0, updated_at=now))
 
@@ -268,10 +280,12 @@ class Store:
     # ---- audit log and skipped records -----------------------------------------------------
 
     def record(self, now: datetime, *, run: str | None = None, audit: Iterable[Mapping[str, Any]] = (),
-               skipped: Iterable[Mapping[str, Any]] = (), settle: "Settle | None" = None) -> None:
+               skipped: Iterable[Mapping[str, Any]] = (), settle: "Settle | None" = None,
+               lease: Lease | None = None) -> None:
         """Audit rows and skipped records outside a consumer batch (sync flow, retries, backfill,
         a stopped batch), deleting the write intents `settle` names in the same transaction."""
         with self._write() as conn:
+            leasing.fence(conn, lease)
             self._insert_audit(conn, audit, now, run)
             self._insert_skipped(conn, skipped, now, run)
             self._settle(conn, settle)
@@ -335,8 +349,9 @@ class Store:
         with self._read() as conn:
             return {r.email: r.state for r in conn.execute(select(tracking_state.c.email, tracking_state.c.state))}
 
-    def save_tracking(self, states: Mapping[str, Any], now: datetime) -> None:
+    def save_tracking(self, states: Mapping[str, Any], now: datetime, *, lease: Lease | None = None) -> None:
         with self._write() as conn:
+            leasing.fence(conn, lease)
             self._upsert_tracking(conn, states, now)
 
     def _upsert_tracking(self, conn: Connection, states: Mapping[str, Any], now: datetime) -> None:
@@ -351,8 +366,10 @@ class Store:
 
     # ---- outbox (pending writes) -----------------------------------------------------------
 
-    def enqueue(self, writes: Iterable[Mapping[str, Any]], consumer: str, now: datetime) -> None:
+    def enqueue(self, writes: Iterable[Mapping[str, Any]], consumer: str, now: datetime, *,
+                lease: Lease | None = None) -> None:
         with self._write() as conn:
+            leasing.fence(conn, lease)
             self._enqueue(conn, writes, consumer, now)
 
     def _enqueue(self, conn: Connection, writes: Iterable[Mapping[str, Any]], consumer: str,
@@ -373,9 +390,10 @@ class Store:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def outbox_done(self, ids: Iterable[int], now: datetime, *, audit: Iterable[Mapping[str, Any]] = (),
-                    run: str | None = None) -> None:
+                    run: str | None = None, lease: Lease | None = None) -> None:
         ids = list(ids)
         with self._write() as conn:
+            leasing.fence(conn, lease)
             for chunk in _chunks(ids):
                 conn.execute(update(outbox).where(outbox.c.id.in_(chunk))
                              .values(status="done", updated_at=now, attempts=outbox.c.attempts + 1))
@@ -400,17 +418,22 @@ class Store:
 
     # ---- write intents (the audit rows a batch is about to produce) ------------------------
 
-    def add_intents(self, consumer: str, token: str, rows: Iterable[Mapping[str, Any]], now: datetime) -> None:
+    def add_intents(self, consumer: str, token: str, rows: Iterable[Mapping[str, Any]], now: datetime, *,
+                    lease: Lease | None = None) -> Lease | None:
         """Store field changes about to be sent (crm, object, record, email, op, field, before,
-        after, play, node), committed before the send."""
+        after, play, node), committed before the send. With `lease`: fenced (LeaseLost: send
+        nothing) and renewed in the same transaction; returns the renewed lease."""
         cols = ("crm", "object", "record", "email", "op", "field", "before", "after", "play", "node")
         out = [{**{c: row.get(c) for c in cols}, "token": token, "consumer": consumer, "created_at": now}
                for row in rows]
-        if not out:
-            return
+        if not out and lease is None:
+            return None
         with self._write() as conn:
+            if lease is not None:
+                lease = leasing.renew(conn, lease, now)
             for chunk in _chunks(out, 5000):
                 conn.execute(write_intents.insert(), chunk)
+        return lease
 
     def intents(self, consumer: str) -> list[dict]:
         """A consumer's unsettled write intents (left by runs that died before recording), oldest first."""
@@ -430,14 +453,37 @@ class Store:
         for chunk in _chunks(sorted(settle.ids)):
             conn.execute(delete(write_intents).where(write_intents.c.id.in_(chunk)))
 
+    # ---- the one-writer lease (engine.store.lease) ------------------------------------------
+
+    def acquire(self, holder: str, ttl: float, *, name: str = DEFAULT_NAME, now: datetime | None = None) -> Lease:
+        """Take the lease (a new, larger token), or renew it when `holder` already holds it.
+        Raises LeaseHeld, naming the holder, while another holder's lease runs."""
+        with self._write() as conn:
+            return leasing.acquire(conn, self.engine, holder, ttl, leasing.now_or_clock(now), name)
+
+    def renew(self, lease: Lease, *, now: datetime | None = None) -> Lease:
+        """Extend the lease by its ttl; LeaseLost when a newer token exists."""
+        with self._write() as conn:
+            return leasing.renew(conn, lease, leasing.now_or_clock(now))
+
+    def release(self, lease: Lease) -> None:
+        with self._write() as conn:
+            leasing.release(conn, lease)
+
+    def lease_holder(self, name: str = DEFAULT_NAME) -> Lease | None:
+        """The current lease (holder, token, expiry), or None when nobody holds it."""
+        with self._read() as conn:
+            return leasing.current(conn, name)
+
     # ---- sync cursors ----------------------------------------------------------------------
 
     def sync_cursor(self, name: str) -> str | None:
         with self._read() as conn:
             return conn.execute(select(sync_cursors.c.value).where(sync_cursors.c.name == name)).scalar()
 
-    def set_sync_cursor(self, name: str, value: str | None, now: datetime) -> None:
+    def set_sync_cursor(self, name: str, value: str | None, now: datetime, *, lease: Lease | None = None) -> None:
         with self._write() as conn:
+            leasing.fence(conn, lease)
             conn.execute(db.upsert(self.engine, sync_cursors, ["name"], ["value", "updated_at"]).values(
                 name=name, value=value, updated_at=now))
 

@@ -13,6 +13,12 @@
   values it finds already in the CRM were written by the dead run, so the audit log misses none.
 - ``skipped_records``: every record not written, with its reason (D-WB-9).
 - ``tracking_state``: the engine's per-contact tracking aggregate (a JSON blob the planner owns).
+- ``leases``: the one-writer lease and its fencing token counter (`engine.store.lease`, D-RUN-4).
+- ``ingest_signatures``: signatures of ingest requests whose events are stored (replay check
+  shared by every ingest process, kept across restarts; D-OPS-1).
+
+The schema is versioned by Alembic migrations (`engine.store.migrations`, D-OPS-4): a change here
+goes with a new migration.
 
 Times are stored as naive UTC and read back as aware UTC (`UtcDateTime`), the same on both dialects.
 """
@@ -156,4 +162,21 @@ tracking_state = Table(
     Column("email", String(320), primary_key=True),
     Column("state", JSON, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+
+leases = Table(
+    "leases", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(255), nullable=True),
+    Column("token", SeqInt, nullable=False, default=0),  # only grows: the fencing token
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("acquired_at", UtcDateTime, nullable=True),
+)
+
+ingest_signatures = Table(
+    "ingest_signatures", metadata,
+    Column("signature", String(128), primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_ingest_signatures_at", "at"),
 )

@@ -12,7 +12,8 @@ import pytest
 from sandbox import metadata
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = json.loads((ROOT.parent / "shared/specs/salesforce/sobject-describe.json").read_text())
+# Vendored with its licence and origin: tests/integration/specs/salesforce/README.md
+SCHEMA = json.loads((Path(__file__).parent / "specs/salesforce/sobject-describe.json").read_text())
 SF_OBJECTS = ["Lead", "Contact", "Task", "EmailMessage", "EmailMessageRelation"]
 
 

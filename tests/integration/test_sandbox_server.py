@@ -1,4 +1,4 @@
-"""The sandbox as a whole: state in and out in the CRM state format (play-language.md §6),
+"""The sandbox as a whole: state in and out in the CRM state format,
 SQLite persistence across restarts, the request log and counters, the admin API, and the
 `plays sandbox` command (one JSON line, then serving until interrupted)."""
 

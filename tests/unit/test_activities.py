@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from engine.language.model import build_play
 from engine.evaluate.plan import plan
 from planhelp import ev, hs_contact, hs_settings, integration, lead, sf_settings
@@ -92,3 +94,25 @@ def test_no_record_for_an_activity_is_reported_once_per_crm_and_email():
     r = plan([], EM, [ev("e1", "email_sent", email="zed@x.io", **SENT),
                       ev("e2", "email_sent", email="zed@x.io", **SENT)], CRM)
     assert [(s.reason, s.email) for s in r.skipped] == [("no_record", "zed@x.io")]
+
+
+@pytest.mark.parametrize("crm,days,due", [("salesforce", 5, "2026-11-25"), ("hubspot", 1, "2026-11-21")])
+def test_create_task_without_due_in_days_is_due_follow_up_due_days_later_d_em_4(crm, days, due):
+    """D-EM-4: a `create_task` without `due_in_days` is due `follow_up_due_days` calendar days after
+    its event's UTC date (here 23:30 at +00:00 on the 20th), not the same day."""
+    p = build_play({"play": "t", "trigger": {"type": "reply_classified"}, "start": "n", "nodes": {
+        "n": {"type": "create_task", "crm": crm, "subject": "Call"}}})
+    integ = integration(sf=sf_settings(follow_up_due_days=days), hs=hs_settings(follow_up_due_days=days))
+    crm_state = {"salesforce": {"Lead": [lead("L1")]}, "hubspot": {"contacts": [hs_contact("51")]}}
+    (a,) = [a for a in plan([p], integ, [ev("e1", "reply_classified", at="2026-11-20T23:30:00-00:00",
+                                            reply={"classification": "Positive"})], crm_state).activities
+            if a.play == "t"]
+    assert (a.fields.get("ActivityDate") or a.fields["hs_timestamp"][:10]) == due
+
+
+def test_an_explicit_due_in_days_of_zero_is_the_same_day_d_em_4():
+    p = build_play({"play": "t", "trigger": {"type": "reply_classified"}, "start": "n", "nodes": {
+        "n": {"type": "create_task", "crm": "salesforce", "subject": "Call", "due_in_days": 0}}})
+    (a,) = plan([p], TASK, [ev("e1", "reply_classified", reply={"classification": "Positive"})],
+                {"salesforce": {"Lead": [lead("L1")]}}).activities
+    assert a.fields["ActivityDate"] == "2026-11-20"

@@ -68,7 +68,8 @@ def test_picklist_hint_names_nearest_values():
 def test_a_valid_node(tmp_path, monkeypatch):
     fields = ("      Status: Replied\n      Unify_Score__c: \"42\"\n      Unify_Enrolled_On__c: 2026-11-20\n"
               "      HasOptedOutOfEmail: false\n      Unify_Reply_Classification__c: \"{{ reply.classification }}\"\n")
-    assert run(tmp_path, monkeypatch, fields, extra="    default_values: {Unify_Reply_Classification__c: Neutral}\n") == []
+    extra = "    default_values: {Unify_Reply_Classification__c: Neutral}\n    overwrite: [HasOptedOutOfEmail]\n"
+    assert run(tmp_path, monkeypatch, fields, extra=extra) == []  # a checkbox needs the opt-in (D-FT-5)
 
 
 def test_unknown_field_with_did_you_mean(tmp_path, monkeypatch):
@@ -122,7 +123,7 @@ def test_overwrite_of_an_unwritten_field(tmp_path, monkeypatch):
 def test_hubspot_properties(tmp_path, monkeypatch):
     out = codes(tmp_path, monkeypatch, "      unify_interests: a\n      hs_leadstatus: OPEN\n      lifecyclestage: Lead\n"
                 "      unify_score: high\n      unify_email_replies: true\n", kind="sync_to_hubspot")
-    assert sorted(out) == ["FIELD001", "FIELD002", "FIELD004", "FIELD005"]
+    assert sorted(out) == ["FIELD001", "FIELD002", "FIELD004", "FIELD005", "FIELD013"]  # D-FT-5: a bool
 
 
 def test_integration_level_fields(tmp_path, monkeypatch):
@@ -143,3 +144,49 @@ def test_object_missing_from_snapshot_is_a_warning(tmp_path, monkeypatch):
 def test_no_snapshot_no_field_checks(tmp_path, monkeypatch):
     out = run(tmp_path, monkeypatch, "      Statsu: x\n", integ="salesforce: {}\n")
     assert [c for c, _ in out] == ["INTEG002"]
+
+
+def test_a_templated_picklist_default_is_an_error_d_ft_3(tmp_path, monkeypatch):
+    """D-FT-3: a picklist's default must be a literal the picklist allows; a template cannot be checked."""
+    out = run(tmp_path, monkeypatch, "      Rating: \"{{ contact.title }}\"\n",
+              extra="    default_values: {Rating: \"{{ contact.title }}\"}\n")
+    assert [c for c, _ in out] == ["FIELD012"]
+    assert "Rating" in out[0][1] and "D-FT-3" in out[0][1]
+
+
+def test_a_templated_picklist_default_in_the_integration_is_an_error_d_ft_3(tmp_path, monkeypatch):
+    integ = INTEG.replace("{LeadSource: Unify}", "{LeadSource: \"{{ contact.company }}\"}")
+    assert codes(tmp_path, monkeypatch, "      Title: CEO\n", integ=integ) == ["FIELD012"]
+
+
+def test_a_templated_text_default_is_fine_d_wb_7(tmp_path, monkeypatch):
+    assert run(tmp_path, monkeypatch, "      Title: \"{{ reply.subject }}\"\n",
+               extra="    default_values: {Title: \"Buyer at {{ contact.company }}\"}\n") == []
+
+
+@pytest.mark.parametrize("fields,kind", [
+    ("      HasOptedOutOfEmail: true\n", "sync_to_salesforce"),
+    ("      HasOptedOutOfEmail: \"{{ contact.HasOptedOutOfEmail }}\"\n", "sync_to_salesforce"),
+    ("      unify_email_replies: true\n", "sync_to_hubspot"),
+])
+def test_a_non_owned_checkbox_is_never_blank_so_warned_d_ft_5(tmp_path, monkeypatch, fields, kind):
+    """D-FT-5: a checkbox is never blank (false is a value): mapped without owned_fields or the
+    overwrite opt-in it can never be written; the warning says how."""
+    out = run(tmp_path, monkeypatch, fields, kind=kind)
+    assert [c for c, _ in out] == ["FIELD013"]
+    assert "D-FT-5" in out[0][1]
+    (hint,) = [d.hint for d in load_workspace(["."]).diagnostics]
+    assert "owned_fields" in hint and "overwrite" in hint
+
+
+def test_an_owned_or_opted_in_checkbox_is_not_warned_d_ft_5(tmp_path, monkeypatch):
+    assert codes(tmp_path, monkeypatch, "      HasOptedOutOfEmail: true\n",
+                 extra="    overwrite: [HasOptedOutOfEmail]\n") == []
+    (tmp_path / "p.play.yaml").unlink()
+    shutil.rmtree(tmp_path / "crm")
+    integ = INTEG.replace("  schema_file: crm/salesforce", "  owned_fields: [HasOptedOutOfEmail]\n  schema_file: crm/salesforce")
+    assert codes(tmp_path, monkeypatch, "      HasOptedOutOfEmail: true\n", integ=integ) == []
+    (tmp_path / "p.play.yaml").unlink()
+    shutil.rmtree(tmp_path / "crm")
+    integ = INTEG.replace("{track_opens: Unify_Track_Opens__c}", "{email_replies: Unify_Email_Replies__c}")
+    assert codes(tmp_path, monkeypatch, "      Unify_Email_Replies__c: true\n", integ=integ) == []

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.evaluate.compiler import BRANCH, SYNC, CompileError, EvalContext, compile_play, compile_plays, compile_template
+from engine.evaluate.compiler import (BRANCH, SYNC, CompileError, EvalContext, compile_play, compile_plays,
+                                      compile_template, sync_values)
 from engine.evaluate.events import event_from
 from engine.language.model import build_play
 from engine.language.templates import render
@@ -52,6 +53,26 @@ def test_defaults_node_over_integration_d_wb_7():
     integ = integration(sf=sf_settings(default_values={"LeadSource": "Unify", "Status": "Open"}))
     cp = compile_play(sync_play(fields={}, default_values={"Status": "New"}), integ)
     assert dict(cp.table[0].defaults) == {"LeadSource": "Unify", "Status": "New"}
+
+
+def test_templated_defaults_are_rendered_with_the_field_variables_d_wb_7():
+    """D-WB-7 / D-FT-3: defaults of other fields may be templates, rendered with the same variables as
+    field values; one that renders empty is no default; literals pass through; the node's wins."""
+    integ = integration(sf=sf_settings(default_values={"LeadSource": "Unify", "Title": "{{ contact.nothing }}"}))
+    cp = compile_play(sync_play(fields={"Status": "Replied", "Company": "{{ contact.company }}"},
+                                default_values={"Description": "Buyer at {{ contact.firstName }}",
+                                                "Website": "{{ contact.nothing }}", "Industry": "Tech"}), integ)
+    (node,) = cp.table
+    wanted, defaults = sync_values(node, ctx())
+    assert dict(wanted) == {"Status": "Replied", "Company": ""}
+    assert dict(defaults) == {"LeadSource": "Unify", "Description": "Buyer at Ann", "Industry": "Tech"}
+    assert all("{{" not in str(v) for v in node.defaults.values())  # never a raw template
+
+
+def test_node_template_default_wins_over_integration_literal_d_wb_7():
+    integ = integration(sf=sf_settings(default_values={"Description": "plain"}))
+    (node,) = compile_play(sync_play(fields={}, default_values={"Description": "{{ play.id }}"}), integ).table
+    assert dict(sync_values(node, ctx())[1]) == {"Description": "my-play"}
 
 
 def test_flat_table_with_indexes():

@@ -93,3 +93,40 @@ def test_when_is_an_and():
     conds = tuple(build_condition(k, v, ()) for k, v in {"sequence": "Q4", "reply_classification": "Positive"}.items())
     assert compile_when(conds)(Ctx(BASE)) is False
     assert compile_when(())(Ctx(BASE)) is True
+
+
+def test_exists_uses_the_one_blank_d_wb_2():
+    """D-WB-2: one definition of blank; `{exists: true}` is false for a whitespace-only value."""
+    from engine.evaluate.conditions import make_test
+
+    assert make_test("exists", True)("   ") is False
+    assert make_test("exists", False)("   ") is True
+    assert make_test("exists", True)([]) is False
+
+
+_ANY_TEST = ["Negative", {"not": "Negative"}, {"not": ["Negative", "Positive"]}, ["Negative", "Positive"],
+             {"in": ["Negative"]}, {"exists": True}, {"exists": False}, {"contains": "x"}]
+
+
+@pytest.mark.parametrize("key", ["reply_classification", "reply.classification"])
+@pytest.mark.parametrize("value", _ANY_TEST)
+def test_unknown_run_time_classification_matches_no_when_whatever_the_name_d_voc_2(key, value):
+    """D-VOC-2: an unknown classification in an event makes every condition that tests it false,
+    negated, list and equality alike, however the Play names the attribute."""
+    e = dict(BASE, reply={"classification": "Maybe Later"})
+    assert holds(key, value, event=e) is False
+
+
+@pytest.mark.parametrize("key,attr", [("sequence_status", "to"), ("event.to", "to"), ("event.from", "from"),
+                                      ("event.status", "status"), ("event.sequence_status", "to")])
+@pytest.mark.parametrize("value", ["Engaged", {"not": "Engaged"}, {"not": ["Engaged"]}, ["Engaged", "Queued"],
+                                   {"exists": True}, {"exists": False}])
+def test_unknown_run_time_status_matches_no_when_whatever_the_name_d_voc_1(key, attr, value):
+    """D-VOC-1 (as D-VOC-2): an unknown status in `sequence_status`, `to`, `from` or `status`."""
+    e = dict(BASE, **{attr: "Done"})
+    assert holds(key, value, event=e) is False
+
+
+@pytest.mark.parametrize("key", ["reply.classification", "event.from", "event.status"])
+def test_known_values_keep_their_normal_semantics_d_voc_1_d_voc_2(key):
+    assert holds(key, {"not": "Negative"}) is True

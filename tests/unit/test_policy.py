@@ -41,8 +41,24 @@ def test_other_fields_written_only_when_blank_d_wb_2(blank):
     assert run({}, {"Status": "Replied"}).writes == {"Status": "Replied"}  # absent = null
 
 
-def test_whitespace_is_not_blank():
-    assert run({"Title": " "}, {"Title": "VP"}).kept == [("Title", " ", "VP")]
+@pytest.mark.parametrize("blank", [" ", "   ", "\t\n"])
+def test_whitespace_only_is_blank_d_wb_2(blank):
+    """D-WB-2: blank is null, the empty string, or a string of only whitespace."""
+    assert is_blank(blank)
+    d = run({"Title": blank}, {"Title": "VP"})
+    assert d.writes == {"Title": "VP"} and d.kept == []
+
+
+def test_whitespace_default_fills_a_whitespace_field_d_wb_2_d_wb_7():
+    """D-WB-2 / D-WB-7: an unmapped default fills a whitespace-only field; a whitespace-only wanted
+    value is empty, so the default replaces it."""
+    assert run({"Title": "  "}, {}, defaults={"Title": "VP"}).writes == {"Title": "VP"}
+    assert run({}, {"Title": "  "}, defaults={"Title": "VP"}).writes == {"Title": "VP"}
+
+
+@pytest.mark.parametrize("value", [0, False, "x", " x ", [], {}])
+def test_values_that_are_not_blank_d_wb_2(value):
+    assert not is_blank(value)
 
 
 def test_equal_value_is_neither_written_nor_kept():
@@ -70,6 +86,27 @@ def test_defaults_d_wb_7():
     # a default never overwrites a non-blank, non-owned field, even for a mapped empty value
     d = run({"Status": "Working"}, {"Status": None}, defaults=defaults)
     assert d.writes == {"LeadSource": "Unify", "Title": "n/a"} and d.kept == [("Status", "Working", "Open")]
+
+
+@pytest.mark.parametrize("wanted", [None, "", "  ", "Replied?", "lots"])
+def test_a_default_never_overwrites_even_under_the_opt_in_d_wb_7_d_wb_4(wanted):
+    """D-WB-7 / D-WB-4: the overwrite opt-in lets the node's own mapped value replace a non-blank
+    value, never a default (empty value, picklist value not allowed, value of the wrong kind)."""
+    field = "Score" if wanted == "lots" else "Status"
+    default = 0 if field == "Score" else "Open"
+    current = {"Status": "Working", "Score": 7}
+    d = run(current, {field: wanted}, defaults={field: default}, overwrite=[field], schema=SCHEMA)
+    assert d.writes == {} and d.overwritten == []
+    assert d.kept == [(field, current[field], default)]
+    # the node's own value still overwrites under the opt-in
+    own = 5 if field == "Score" else "Replied"
+    d = run(current, {field: own}, defaults={field: default}, overwrite=[field], schema=SCHEMA)
+    assert d.writes == {field: own} and d.overwritten == [field]
+
+
+def test_a_default_still_fills_a_blank_field_under_the_opt_in_d_wb_7():
+    d = run({"Status": "  "}, {"Status": None}, defaults={"Status": "Open"}, overwrite=["Status"], schema=SCHEMA)
+    assert d.writes == {"Status": "Open"} and d.overwritten == []
 
 
 def test_picklist_value_outside_the_list_takes_the_default_d_ft_3():

@@ -159,9 +159,11 @@ class _Target:
 
 
 def _field_diags(doc: Document, target: _Target, name: str, value: Any, vpath: tuple,
-                 has_default: bool | None, check_value: bool = True, node_key: bool = False) -> list[Diagnostic]:
+                 has_default: bool | None, check_value: bool = True, node_key: bool = False,
+                 is_default: bool = False) -> list[Diagnostic]:
     """Existence, support, writability, and (for a literal) type of one field; for a template into
-    a picklist, the default (D-FT-3, when `has_default` is not None) and D-FT-4 advice."""
+    a picklist, the default (D-FT-3, when `has_default` is not None) and D-FT-4 advice; a default
+    (`is_default`) of a picklist must be a literal (D-FT-3)."""
     f = doc.file
     kpos = doc.pos(vpath, key=True)
     vpos = doc.pos(vpath)
@@ -187,6 +189,14 @@ def _field_diags(doc: Document, target: _Target, name: str, value: Any, vpath: t
         return [error("FIELD006", f, kpos, f"field '{name}' is read-only in {target.crm}",
                       "write a field that is updateable")]
     if not check_value:
+        return out
+    if is_template(value) and is_default:
+        pick = next((i for i in have if i.kind == "picklist"), None)
+        if pick is not None:
+            example = f" such as {pick.picklist_values[0]}" if pick.picklist_values else ""
+            out.append(error("FIELD012", f, vpos,
+                             f"the default of picklist '{name}' is a template; a picklist default must be a literal "
+                             f"the picklist allows (D-FT-3)", f"write one of the picklist's values{example}"))
         return out
     if is_template(value):
         variables = template_vars(value)
@@ -260,15 +270,35 @@ def check_play(doc: Document, play: Play, integration: Integration, crm_objects:
             has_default: bool | None = name in node.default_values or name in integ_defaults
             if not has_default and is_uncertain(uncertain, str(node.crm), "default_values", name):
                 has_default = None
-            out += _field_diags(doc, target, name, value, node.path + (key, name), has_default, node_key=True)
+            problems = _field_diags(doc, target, name, value, node.path + (key, name), has_default, node_key=True)
+            out += problems
+            if not any(d.severity == "error" for d in problems):  # a field in error gets no advice
+                out += _checkbox_never_blank(doc, target, name, node, settings, node.path + (key, name))
         for name, value in node.default_values.items():
-            out += _field_diags(doc, target, name, value, node.path + ("default_values", name), None, node_key=True)
+            out += _field_diags(doc, target, name, value, node.path + ("default_values", name), None, node_key=True,
+                                is_default=True)
         for i, name in enumerate(node.overwrite):
             if name not in node.fields:
                 out.append(warning("FIELD011", doc.file, doc.pos(node.path + ("overwrite", i)),
                                    f"overwrite names '{name}', which this node does not write",
                                    did_you_mean(name, list(node.fields)) or "list only fields of this node"))
     return out
+
+
+def _checkbox_never_blank(doc: Document, target: _Target, name: str, node: Any, settings: CrmSettings | None,
+                          path: tuple) -> list[Diagnostic]:
+    """D-FT-5: a checkbox is never blank (``false`` is a value), so a node mapping one that is neither
+    owned (D-WB-1) nor in its `overwrite` opt-in (D-WB-4) can never write it on an existing record."""
+    have, _lack = target.lookup(name)
+    if not any(i.kind == "boolean" for i in have):
+        return []
+    if name in node.overwrite or (settings is not None and name in settings.owned):
+        return []
+    crm = "integration.yaml"
+    return [warning("FIELD013", doc.file, doc.pos(path, key=True),
+                    f"checkbox '{name}' is never blank (false is a value), so this node can never write it on an "
+                    f"existing record (D-FT-5)",
+                    f"add {name} to owned_fields in {crm}, or to this node's overwrite: [{name}]")]
 
 
 # -- integration settings ----------------------------------------------------------------------
@@ -316,7 +346,7 @@ def check_integration(doc: Document, integration: Integration, crm_objects: CrmO
 
 def _any_field(doc: Document, target: _Target, name: str, value: Any, path: tuple) -> list[Diagnostic]:
     """A default for a field on at least one object; its literal checked where the field exists."""
-    return _field_diags(doc, target, name, value, path, None)
+    return _field_diags(doc, target, name, value, path, None, is_default=True)
 
 
 def _value_is_field(doc: Document, target: _Target, name: str, path: tuple) -> list[Diagnostic]:

@@ -1,0 +1,89 @@
+"""The runner's side of the one-writer lease (D-RUN-4): one holder name per process, shared by the
+flow runs of that process (threads of `plays serve`, the subflows of `plays run`), taken when the
+first of them starts draining and released when the last one ends.
+
+``with hold(store) as held:`` yields a `Held` whose ``lease`` every recording store call gets
+(``lease=held.lease``); `Held.refresh` renews it between batches. When another runner holds the
+lease, `hold` waits up to ``wait`` seconds and then raises `LeaseHeld` naming the holder: the
+caller sends nothing and says so. Orchestration only; the lease itself is `engine.store.lease`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from typing import Iterator
+
+from engine.store import Lease, LeaseHeld, Store
+
+TTL_ENV = "PLAYS_LEASE_TTL"
+DEFAULT_TTL = 60.0  # seconds; well above the longest CRM send of one batch
+DEFAULT_WAIT = 5.0  # seconds a runner waits for a held lease before it stops and says so
+
+HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def ttl() -> float:
+    try:
+        return float(os.environ.get(TTL_ENV) or DEFAULT_TTL)
+    except ValueError:
+        return DEFAULT_TTL
+
+
+class Held:
+    """The process's lease on one store, shared by its users (reference counted)."""
+
+    def __init__(self, store: Store, holder: str):
+        self.store, self.holder = store, holder
+        self.lease: Lease | None = None
+        self.users = 0
+        self.lock = threading.Lock()
+
+    def refresh(self) -> Lease:
+        """Renew between batches (LeaseLost when replaced)."""
+        with self.lock:
+            assert self.lease is not None
+            self.lease = self.store.renew(self.lease)
+            return self.lease
+
+    def note(self, lease: Lease | None) -> None:
+        """Keep the newest copy (a renewal done by `Store.add_intents`)."""
+        if lease is not None:
+            with self.lock:
+                self.lease = lease
+
+
+_HELD: dict[int, Held] = {}
+_LOCK = threading.Lock()
+
+
+@contextmanager
+def hold(store: Store, *, wait: float = DEFAULT_WAIT, holder: str = HOLDER) -> Iterator[Held]:
+    with _LOCK:
+        held = _HELD.setdefault(id(store), Held(store, holder))
+    deadline = time.monotonic() + wait
+    with held.lock:
+        while True:
+            try:
+                held.lease = store.acquire(holder, ttl())
+                break
+            except LeaseHeld:
+                if time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.2)
+        held.users += 1
+    try:
+        yield held
+    finally:
+        with held.lock:
+            held.users -= 1
+            if held.users == 0 and held.lease is not None:
+                try:
+                    store.release(held.lease)
+                except Exception:  # noqa: BLE001 - an expired lease frees itself
+                    pass
+                held.lease = None
