@@ -320,7 +320,8 @@ class ConnectorPlumbing:
         raise NotImplementedError
 
     def calls(self) -> dict[str, int]:
-        return dict(self.caller.counters)
+        """Calls made by kind, and the day's API usage as the CRM last reported it (budget.py)."""
+        return {**self.caller.counters, **self.caller.gate.budget.report()}
 
     def close(self) -> None:
         pass
