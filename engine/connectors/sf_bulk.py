@@ -210,7 +210,8 @@ def upsert_activities(conn: "SalesforceConnector", obj: str, chunk: list[Activit
     return answered, [a for i, a in enumerate(chunk) if i not in seen]
 
 
-def query(conn: "SalesforceConnector", obj: str, soql: str, kind: str = "read") -> Iterator[dict[str, Any]]:
+def query(conn: "SalesforceConnector", obj: str, soql: str, kind: str = "read", page: int = PAGE
+          ) -> Iterator[dict[str, Any]]:
     """The rows of one Bulk query job, typed as the REST API returns them."""
     from simple_salesforce.bulk2 import Operation
 
@@ -222,10 +223,10 @@ def query(conn: "SalesforceConnector", obj: str, soql: str, kind: str = "read") 
     kinds = conn.field_kinds(obj)
     locator = ""
     while True:
-        page = conn.caller.call(kind, lambda: client.get_query_results(job["id"], locator, PAGE))
-        for row in parse_csv(page["records"]):
+        answer = conn.caller.call(kind, lambda: client.get_query_results(job["id"], locator, page))
+        for row in parse_csv(answer["records"]):
             yield {k: typed(kinds.get(k), v) for k, v in row.items()}
-        locator = page.get("locator") or ""
+        locator = answer.get("locator") or ""
         if not locator:
             return
 

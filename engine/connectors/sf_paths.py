@@ -12,6 +12,10 @@ Paths and their cost in calls (Salesforce counts a whole Composite request as ON
   records per Salesforce batch, 100 MB per job); a query job costs create + status + one call
   per results page. Bulk is considered from `BULK_FROM` records (Salesforce's own guidance) and
   taken only when it costs fewer calls than Composite.
+- Reads of a batch touching many records: one Bulk query job over the whole object, only the
+  fields needed, `SCAN_PAGE` rows a results page, its rows kept when they hold a wanted email or
+  id: 2 + ⌈rows / 250,000⌉ calls, however many records the batch touches (the object's size comes
+  from the connection's last scan or one `COUNT()` Composite request).
 
 Per-record results are mapped exactly as the collection path always did (`map_results`): a
 record refused for a busy row is tried again, an update refused for named fields is sent again
@@ -39,6 +43,8 @@ PER_CALL = COLLECTION * HEAVY
 BULK_FROM = 2_000       # Salesforce: Bulk API 2.0 for about 2,000 records and more
 BULK_WRITE_CALLS = 5    # create, upload, close, one status check, one results read (typical)
 BULK_QUERY_CALLS = 3    # create, one status check, one results page (typical)
+SCAN_PAGE = 250_000     # rows per results page of a whole-object Bulk query (maxRecords)
+SCAN_FROM_CALLS = 3     # consider a whole-object scan once IN queries would take more calls
 RECORD_TRANSIENT = frozenset({"UNABLE_TO_LOCK_ROW"})
 
 
@@ -54,11 +60,6 @@ def bulk_write_calls(records: int, groups: int = 1) -> int:
 def use_bulk_write(records: int) -> bool:
     """Whether one (object, operation) group of `records` goes through a Bulk ingest job."""
     return records >= BULK_FROM and bulk_write_calls(records) < composite_write_calls(records)
-
-
-def use_bulk_query(queries: int, bulk_jobs: int, records: int) -> bool:
-    """Whether `queries` Composite queries are better run as `bulk_jobs` Bulk query jobs."""
-    return records >= BULK_FROM and BULK_QUERY_CALLS * bulk_jobs < math.ceil(queries / HEAVY)
 
 
 @dataclass
@@ -230,35 +231,83 @@ def apply_writes(conn: "SalesforceConnector", writes: Sequence[RecordWrite], res
 def read_records(conn: "SalesforceConnector", emails: Iterable[str] = (),
                  ids: Mapping[str, Iterable[str]] | None = None, objects: Iterable[str] | None = None,
                  fields: Mapping[str, Iterable[str]] | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Lead / Contact records holding these emails or ids: the `IN` queries of 200 values, five
-    to a Composite request (one call), or Bulk query jobs when the batch is large enough for them
-    to cost fewer calls. Raises `Stop` / `Rejected` as every read does."""
+    """Lead / Contact records holding these emails or ids, each object by its cheapest read:
+    `IN` queries of 200 values five to a Composite request (one call); Bulk query jobs of long
+    `IN` lists; or, for a batch touching many records, one Bulk query job over the whole object
+    (only the fields needed) whose rows are kept when they hold a wanted email or id — a handful
+    of calls whatever the batch size. Raises `Stop` / `Rejected` as every read does."""
     from engine.connectors import sf_bulk
 
     wanted = sorted({e for e in (norm_email(x) for x in emails) if e})
     objs = list(objects or conn.person_objects)
-    queries: list[tuple[str, str]] = []
-    selects: dict[str, tuple[str, list[str]]] = {}
+    plans: dict[str, dict[str, Any]] = {}
     for obj in objs:
         names = conn._fields(obj, (fields or {}).get(obj))
-        select = f"SELECT {', '.join(names)} FROM {obj} WHERE "
-        selects[obj] = (select, sorted({i for i in (ids or {}).get(obj, ()) if i}))
-        queries.extend((obj, q) for q in conn._in_chunks(select + "Email", wanted))
-        queries.extend((obj, q) for q in conn._in_chunks(select + "Id", selects[obj][1]))
+        select = f"SELECT {', '.join(names)} FROM {obj}"
+        id_list = sorted({i for i in (ids or {}).get(obj, ()) if i})
+        plans[obj] = {"select": select, "ids": id_list,
+                      "in": list(conn._in_chunks(select + " WHERE Email", wanted))
+                      + list(conn._in_chunks(select + " WHERE Id", id_list)),
+                      "jobs": sf_bulk.in_queries(select + " WHERE Email", wanted)
+                      + sf_bulk.in_queries(select + " WHERE Id", id_list)}
+    path = {obj: "composite" for obj in objs}
+    if math.ceil(sum(len(p["in"]) for p in plans.values()) / HEAVY) > SCAN_FROM_CALLS:
+        sizes = table_rows(conn, objs)
+        for obj, p in plans.items():
+            costs = {"composite": math.ceil(len(p["in"]) / HEAVY), "scan": scan_calls(sizes[obj]),
+                     "bulk": BULK_QUERY_CALLS * len(p["jobs"]) if len(wanted) >= BULK_FROM else math.inf}
+            path[obj] = min(costs, key=lambda k: (costs[k], k != "composite"))
     out: dict[str, dict[str, dict[str, Any]]] = {obj: {} for obj in objs}
-    jobs = [(obj, q) for obj, (select, id_list) in selects.items()
-            for q in sf_bulk.in_queries(select + "Email", wanted) + sf_bulk.in_queries(select + "Id", id_list)]
-    if use_bulk_query(len(queries), len(jobs), len(wanted) * len(objs)):
-        for obj, soql in jobs:
-            for row in sf_bulk.query(conn, obj, soql):
-                out[obj][row["Id"]] = row
-        return {obj: list(rows.values()) for obj, rows in out.items()}
+    wanted_set = set(wanted)
+    for obj, p in plans.items():
+        if path[obj] == "scan":
+            id_set, seen = set(p["ids"]), 0
+            for row in sf_bulk.query(conn, obj, p["select"], page=SCAN_PAGE):
+                seen += 1
+                if row["Id"] in id_set or norm_email(row.get("Email")) in wanted_set:
+                    out[obj][row["Id"]] = row
+            _rows_cache(conn)[obj] = seen
+        elif path[obj] == "bulk":
+            for soql in p["jobs"]:
+                for row in sf_bulk.query(conn, obj, soql):
+                    out[obj][row["Id"]] = row
+    queries = [(obj, q) for obj, p in plans.items() if path[obj] == "composite" for q in p["in"]]
     for start in range(0, len(queries), HEAVY):
         group = queries[start:start + HEAVY]
         for (obj, _soql), rows in zip(group, composite_queries(conn, [q for _o, q in group])):
             for row in rows:
                 out[obj][row["Id"]] = row
     return {obj: list(rows.values()) for obj, rows in out.items()}
+
+
+def scan_calls(rows: int) -> int:
+    """Calls of one Bulk query job over a whole object of `rows` records."""
+    return BULK_QUERY_CALLS - 1 + max(1, math.ceil(rows / SCAN_PAGE))
+
+
+def _rows_cache(conn: "SalesforceConnector") -> dict[str, int]:
+    cache = getattr(conn, "_table_rows", None)
+    if cache is None:
+        cache = {}
+        setattr(conn, "_table_rows", cache)
+    return cache
+
+
+def table_rows(conn: "SalesforceConnector", objs: Sequence[str]) -> dict[str, int]:
+    """Records per object: from this connection's last scan, else `COUNT()` queries in one
+    Composite request (one call)."""
+    from urllib.parse import quote_plus
+
+    cache = _rows_cache(conn)
+    missing = [obj for obj in objs if obj not in cache]
+    if missing:
+        answers = conn.caller.call("read", lambda: composite(conn, [
+            {"method": "GET", "url": f"{base_url(conn)}/query?q={quote_plus('SELECT COUNT() FROM ' + obj)}",
+             "referenceId": f"count{i}"} for i, obj in enumerate(missing)]))
+        for obj, sub in zip(missing, answers):
+            body = sub.get("body")
+            cache[obj] = int(body.get("totalSize") or 0) if isinstance(body, dict) else 0
+    return {obj: cache[obj] for obj in objs}
 
 
 def composite_queries(conn: "SalesforceConnector", soqls: Sequence[str], kind: str = "read"

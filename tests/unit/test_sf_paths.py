@@ -7,8 +7,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from engine.connectors.sf_bulk import cell, in_queries, parse_error, typed
-from engine.connectors.sf_paths import (BULK_FROM, composite_write_calls, plan_units, use_bulk_query,
-                                        use_bulk_write)
+from engine.connectors.sf_paths import BULK_FROM, composite_write_calls, plan_units, scan_calls, use_bulk_write
 
 
 def _items(obj: str, n: int) -> list:
@@ -23,8 +22,7 @@ def test_bulk_only_from_about_two_thousand_and_when_cheaper() -> None:
     assert not use_bulk_write(BULK_FROM - 1)
     assert not use_bulk_write(BULK_FROM)      # 2 Composite calls beat a Bulk job's 5
     assert use_bulk_write(6000) and use_bulk_write(1_000_000)
-    assert not use_bulk_query(queries=10, bulk_jobs=1, records=1000)
-    assert use_bulk_query(queries=500, bulk_jobs=25, records=100_000)
+    assert [scan_calls(n) for n in (0, 10, 250_000, 1_000_000)] == [3, 3, 3, 6]
 
 
 def test_units_pack_objects_into_requests_of_five_collections() -> None:
