@@ -14,7 +14,7 @@ Paths and their cost in calls (Salesforce counts a whole Composite request as ON
   taken only when it costs fewer calls than Composite.
 - Reads of a batch touching many records: one Bulk query job over the whole object, only the
   fields needed, `SCAN_PAGE` rows a results page, its rows kept when they hold a wanted email or
-  id: 2 + ⌈rows / 250,000⌉ calls, however many records the batch touches (the object's size comes
+  id: 2 + ⌈rows / 500,000⌉ calls, however many records the batch touches (the object's size comes
   from the connection's last scan or one `COUNT()` Composite request).
 
 Per-record results are mapped exactly as the collection path always did (`map_results`): a
@@ -43,7 +43,7 @@ PER_CALL = COLLECTION * HEAVY
 BULK_FROM = 2_000       # Salesforce: Bulk API 2.0 for about 2,000 records and more
 BULK_WRITE_CALLS = 5    # create, upload, close, one status check, one results read (typical)
 BULK_QUERY_CALLS = 3    # create, one status check, one results page (typical)
-SCAN_PAGE = 250_000     # rows per results page of a whole-object Bulk query (maxRecords)
+SCAN_PAGE = 500_000     # rows per results set of a whole-object Bulk query (maxRecords; a few short columns)
 SCAN_FROM_CALLS = 3     # consider a whole-object scan once IN queries would take more calls
 RECORD_TRANSIENT = frozenset({"UNABLE_TO_LOCK_ROW"})
 

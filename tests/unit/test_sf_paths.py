@@ -22,7 +22,7 @@ def test_bulk_only_from_about_two_thousand_and_when_cheaper() -> None:
     assert not use_bulk_write(BULK_FROM - 1)
     assert not use_bulk_write(BULK_FROM)      # 2 Composite calls beat a Bulk job's 5
     assert use_bulk_write(6000) and use_bulk_write(1_000_000)
-    assert [scan_calls(n) for n in (0, 10, 250_000, 1_000_000)] == [3, 3, 3, 6]
+    assert [scan_calls(n) for n in (0, 10, 500_000, 1_000_000)] == [3, 3, 3, 4]
 
 
 def test_units_pack_objects_into_requests_of_five_collections() -> None:
