@@ -83,3 +83,27 @@ class ApiBudget:
                 return {}
             return {"api_day_used": self.used, "api_day_max": self.max,
                     "api_budget": int(self.max * self.share)}
+
+
+LEVELS = ("api_day_used", "api_day_max", "api_budget")  # levels as last reported, not counts to add up
+
+
+def merge_calls(into: dict[str, int], more: Mapping[str, int]) -> None:
+    """Add one sync's call counters to a running total: counts add up, the day's usage levels
+    keep the latest (largest) figure."""
+    for key, value in more.items():
+        into[key] = max(into.get(key, 0), value) if key in LEVELS else into.get(key, 0) + value
+
+
+def summary(calls: Mapping[str, Mapping[str, int]]) -> list[str]:
+    """One line per CRM: the calls made by kind and the day's usage against the budget."""
+    lines = []
+    for crm, counts in sorted(calls.items()):
+        made = {k: v for k, v in counts.items() if k not in LEVELS and k != "retries" and v}
+        text = f"{crm}: {sum(made.values())} API calls (" + ", ".join(f"{k} {v}" for k, v in sorted(made.items())) + ")"
+        if counts.get("api_day_max"):
+            used, total = counts.get("api_day_used", 0), counts["api_day_max"]
+            text += (f"; today {used:,} of {total:,} ({used / total:.1%}) used by the org, "
+                     f"budget {counts.get('api_budget', total):,}")
+        lines.append(text)
+    return lines

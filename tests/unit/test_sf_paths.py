@@ -41,3 +41,14 @@ def test_bulk_csv_cells_errors_and_types() -> None:
     assert (typed("boolean", "true"), typed("int", "3"), typed("double", "1.5"), typed("string", "")) == (True, 3, 1.5, None)
     queries = in_queries("SELECT Id FROM Lead WHERE Email", [f"p{i}@example.com" for i in range(20_000)])
     assert len(queries) > 1 and all(len(q) <= 90_000 for q in queries) and "'p0@example.com'" in queries[0]
+
+
+def test_budget_figures_add_counts_and_keep_levels() -> None:
+    from engine.connectors.budget import merge_calls, summary
+
+    total: dict[str, int] = {}
+    merge_calls(total, {"read": 2, "api_day_used": 10, "api_day_max": 100, "api_budget": 50})
+    merge_calls(total, {"read": 1, "write": 3, "api_day_used": 14, "api_day_max": 100, "api_budget": 50})
+    assert total == {"read": 3, "write": 3, "api_day_used": 14, "api_day_max": 100, "api_budget": 50}
+    assert summary({"salesforce": total}) == [
+        "salesforce: 6 API calls (read 3, write 3); today 14 of 100 (14.0%) used by the org, budget 50"]
