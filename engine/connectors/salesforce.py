@@ -209,7 +209,8 @@ class SalesforceConnector(ConnectorPlumbing):
                 if cursor.get(obj):
                     soql += f" WHERE SystemModstamp > {soql_datetime(cursor[obj])}"
                 soql += " ORDER BY SystemModstamp ASC"
-                rows = self._query_all(soql, kind="pull")
+                from engine.connectors import sf_paths  # a large pull goes as a Bulk query job (D-RUN-5)
+                rows = sf_paths.query_rows(self, obj, soql, kind="pull")
                 records[obj] = rows
                 if rows:
                     cursor[obj] = soql_datetime(rows[-1]["SystemModstamp"])

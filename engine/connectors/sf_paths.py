@@ -339,3 +339,30 @@ def composite_queries(conn: "SalesforceConnector", soqls: Sequence[str], kind: s
             row.pop("attributes", None)
         out.append(rows)
     return out
+
+
+def query_rows(conn: "SalesforceConnector", obj: str, soql: str, kind: str = "pull") -> list[dict[str, Any]]:
+    """Every row of one query (a pull): its first page through the REST API (one call); when the
+    pages left would cost more calls than a Bulk query job, the same query runs as one (Bulk API
+    2.0 takes no ORDER BY, so the rows are put in that order here)."""
+    from engine.connectors import sf_bulk
+
+    page = conn.caller.call(kind, lambda: conn.sf.query(soql, **conn._timeout()))
+    rows = list(page.get("records") or [])
+    left = int(page.get("totalSize") or 0) - len(rows)
+    if not page.get("done", True) and rows and math.ceil(left / len(rows)) > BULK_QUERY_CALLS:
+        base, _, order = soql.partition(" ORDER BY ")
+        rows = list(sf_bulk.query(conn, obj, base, kind=kind, page=SCAN_PAGE))
+        field = order.split()[0] if order.strip() else None
+        if field:
+            rows.sort(key=lambda r: (r.get(field) is None, str(r.get(field) or "")),
+                      reverse=" DESC" in order.upper())
+        return rows
+    while not page.get("done", True) and page.get("nextRecordsUrl"):
+        url = page["nextRecordsUrl"]
+        page = conn.caller.call(kind, lambda url=url: conn.sf.query_more(url, identifier_is_url=True,
+                                                                         **conn._timeout()))
+        rows.extend(page.get("records") or [])
+    for row in rows:
+        row.pop("attributes", None)
+    return rows

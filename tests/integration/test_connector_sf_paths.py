@@ -147,3 +147,20 @@ def test_activities_composite_and_bulk_never_doubled(clean_sandbox, sf) -> None:
     assert len(done.activities) == BIG and not done.skipped
     assert clean_sandbox.counters()["by_route"]["sf.bulk.create"] == 1 and _used(clean_sandbox) <= 6
     assert len(clean_sandbox.state()["salesforce"]["Task"]) == BIG
+
+
+def test_a_large_pull_runs_as_one_bulk_query_in_order(clean_sandbox, sf) -> None:
+    """A pull whose pages would cost more than a Bulk query job becomes one (no ORDER BY in Bulk
+    API 2.0: the connector orders the rows); a small one stays a single REST query."""
+    clean_sandbox.load({"salesforce": {"Lead": [dict(r, LastModifiedDate=f"2026-11-{1 + i % 28:02d}T00:00:00Z")
+                                                for i, r in enumerate(_leads(1000))]}})
+    clean_sandbox.set_page_size(100)
+    pulled = sf.pull_changes(objects=["Lead"])
+    stamps = [r["SystemModstamp"] for r in pulled.records["Lead"]]
+    assert len(stamps) == 1000 and stamps == sorted(stamps) and pulled.cursor["Lead"].startswith("2026-11-28")
+    routes = clean_sandbox.counters()["by_route"]
+    assert routes["sf.query"] == 1 and routes["sf.bulk.query"] == 1 and "sf.query_more" not in routes
+    assert _used(clean_sandbox) == 4  # the first page, then create, status, one results set
+    clean_sandbox.reset_log()
+    again = sf.pull_changes(since=pulled.cursor, objects=["Lead"])
+    assert again.records["Lead"] == [] and _used(clean_sandbox) == 1
