@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine.connectors.auth import connect_info  # noqa: E402
 from engine.connectors.retry import RetryPolicy  # noqa: E402
 from engine.connectors.sf_paths import HEAVY, composite_write_calls, scan_calls, use_bulk_write  # noqa: E402
-from engine.connectors.sync import sync_batch  # noqa: E402
+from engine.run import sync_batch  # noqa: E402
 from engine.language.model import build_integration, build_play  # noqa: E402
 from sandbox.server import start_sandbox  # noqa: E402
 

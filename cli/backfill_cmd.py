@@ -5,7 +5,7 @@
 Steps: load the Plays folder (integration.yaml), resolve F (BACKFILL001 when it is not a tracking
 field: exit 1), read every stored event of the types F counts, compute the figures from T, read the
 records of those contacts in the CRMs mapping F (same sync), plan the F-only writes and apply them
-with `engine.connectors.sync.apply_plan` (re-checked at write time; F is owned, D-WB-1, so it is
+with `engine.run.write_plan` (re-checked at write time; F is owned, D-WB-1, so it is
 written whatever the CRM holds; equal values are not sent). `--dry-run` reads but writes nothing.
 Written fields are recorded in the store's audit log (node ``backfill``).
 
@@ -98,9 +98,9 @@ def _save_tracking(store: Any, stored: list[Any], integration: Any, target: Any,
     over the events the tracking consumer has already taken (up to its cursor), so that it goes on
     from there instead of writing the forward-only figure back at the next event."""
     from engine.evaluate.backfill import tracking_patch
-    from flows.consumers import TRACKING
+    from flows.consumers import BATCH
 
-    upto = store.cursor(TRACKING)
+    upto = store.cursor(BATCH)
     counted = [e for e in stored if e.seq <= upto]
     if not counted:
         return
@@ -132,9 +132,9 @@ def execute(plays: str, field: str, since: str, *, crm: Crm, sandbox_info: dict 
             dry_run: bool, fmt: Format) -> int:
     from engine.evaluate.backfill import narrowed, plan_backfill, resolve_field
     from engine.connectors.base import json_value
-    from engine.connectors.sync import apply_plan
     from engine.diagnostics import Diagnostic
-    from engine.evaluate.plan import PlanResult
+    from engine.results import Outcome
+    from engine.run import write_plan
     from engine.store import Store
 
     since_us = _since(since)
@@ -162,7 +162,7 @@ def execute(plays: str, field: str, since: str, *, crm: Crm, sandbox_info: dict 
         unchanged = _unchanged(plan)
         stopped = None
         if not dry_run and plan.writes:
-            res = apply_plan(conns, PlanResult(plan.writes, (), (), ()),
+            res = write_plan(conns, Outcome(plan.writes, (), (), ()),
                              integration=narrowed(ws.integration, target, since_us), current=state)
             rows = [{"crm": w.crm, "object": w.object, "record": w.record, "email": w.email, "field": name,
                      "before": json_value(w.before.get(name)), "after": json_value(v)}

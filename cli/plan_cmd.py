@@ -25,7 +25,8 @@ from engine.evaluate.audience import read_csv
 from engine.evaluate.crmstate import CrmState, parse_crm_state_text
 from engine.diagnostics import Diagnostic, Severity, error, warning
 from engine.evaluate.events import parse_events_text, parse_time
-from engine.evaluate.plan import PlanResult, plan
+from engine.results import Outcome as PlanResult
+from engine.run import plan_on_state
 from engine.language.schema_check import SchemasMissing
 from engine.workspace import PLAY_SUFFIXES, TEST_SUFFIXES, PathNotFound, Workspace, discover, load_workspace
 
@@ -206,7 +207,7 @@ def plan_cmd(
         report.print_text(diags, ws.files + 2, stream=sys.stderr)
         raise typer.Exit(1)
     _emit_diags(diags)
-    result = plan(ws.plays, ws.integration, evs, state, now=now, crm_objects=ws.crm_objects, audiences=audiences)
+    result = plan_on_state(ws.plays, ws.integration, evs, state, now=now, crm_objects=ws.crm_objects, audiences=audiences)
     if format == Format.json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
         sys.stdout.flush()

@@ -171,11 +171,13 @@ def _settings(plays: str, db: str | None, sandbox_info: dict | None):
 
 # -------------------------------------------------------------------------------------- printing
 
-def _rows_text(title: str, rows: list[dict], total: int, fmt) -> list[str]:
+def _rows_text(title: str, rows: list[Any], total: int, fmt) -> list[str]:
     if not total:
         return []
+    from flows.artifacts import as_row
+
     lines = [f"{title} ({total}):"]
-    lines += ["  " + fmt(r) for r in rows[:LIST_ROWS]]
+    lines += ["  " + fmt(as_row(r)) for r in rows[:LIST_ROWS]]
     if total > LIST_ROWS:
         lines.append(f"  ... and {total - LIST_ROWS} more")
     return lines
@@ -221,12 +223,15 @@ def print_summary(result: Any, ingested: Any, read: int, ui: str, store_desc: st
 
 
 def summary_json(result: Any, ingested: Any, read: int, ui: str) -> dict:
+    from flows.artifacts import as_row
+
     total = result.total()
     return {"events": {"read": read, "stored": ingested.stored, "duplicates": ingested.duplicates},
             "flow_runs": result.flow_runs, "ui": ui,
             "runs": {n: {"events": r.events, "batches": r.batches, **r.counts} for n, r in result.reports.items()},
-            "writes": total.writes, "kept": total.kept, "activities": total.activities, "skipped": total.skipped,
-            "failed": result.failed}
+            "calls": total.calls, "writes": [as_row(r) for r in total.writes],
+            "kept": [as_row(r) for r in total.kept], "activities": [as_row(r) for r in total.activities],
+            "skipped": [as_row(r) for r in total.skipped], "failed": result.failed}
 
 
 # -------------------------------------------------------------------------------------- run

@@ -25,6 +25,7 @@ from cli import formats, report
 from cli.plan_cmd import read_audiences
 from engine.diagnostics import Severity
 from engine.evaluate.playtest import expectation_path, run_test
+from engine.run import plan_on_state
 from engine.language.schema_check import SchemasMissing
 from engine.workspace import INTEGRATION_NAMES, PLAY_SUFFIXES, TEST_SUFFIXES, PathNotFound, Workspace, load_workspace
 
@@ -164,7 +165,7 @@ def test_cmd(
                               "passed": False, "problems": [], "message":
                               f"{where}: integration '{data['integration']}' is missing or has errors"})
                 continue
-        outcome = run_test(doc, data, ws.plays, integration, crm_objects, audiences)
+        outcome = run_test(doc, data, ws.plays, integration, crm_objects, audiences, planner=plan_on_state)
         problems = _located(doc, outcome.problems)
         cases.append({"file": outcome.file, "name": outcome.name, "line": outcome.line, "passed": outcome.passed,
                       "problems": problems, "message": next((p for p in problems if not p.startswith(" ")), None)})

@@ -9,6 +9,7 @@ import json
 import re
 from typing import Any
 
+from engine.connectors.budget import summary as api_summary
 from flows.consumers import ROW_CAP, PullReport, Report
 
 _KEY = re.compile(r"[^a-z0-9-]+")
@@ -25,8 +26,17 @@ def _cell(value: Any) -> Any:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _table(rows: list[dict], columns: list[str]) -> list[dict]:
-    return [{c: _cell(r.get(c)) for c in columns} for r in rows]
+def as_row(item: Any) -> dict:
+    """An `engine.results` value (or a connector's created activity) as a table row."""
+    if isinstance(item, dict):
+        return item
+    if hasattr(item, "to_row"):
+        return item.to_row()
+    return item.to_json()
+
+
+def _table(rows: list[Any], columns: list[str]) -> list[dict]:
+    return [{c: _cell(r.get(c)) for c in columns} for r in map(as_row, rows)]
 
 
 WRITE_COLUMNS = ["crm", "object", "record", "email", "field", "before", "after", "op", "play", "node"]
@@ -49,6 +59,8 @@ def summary_markdown(report: Report, title: str, ui_hint: str | None = None) -> 
              f"| pending (retried later) | {c.get('pending', 0)} |", ""]
     if report.first_seq is not None:
         lines.append(f"Event log positions {report.first_seq}–{report.last_seq}.")
+    if report.calls:  # D-RUN-5: the calls made and the day's usage against the budget
+        lines += ["", "**CRM API calls:**", ""] + [f"- {line}" for line in api_summary(report.calls)]
     if report.stopped:
         lines += ["", f"**Sync stopped:** {report.stopped.format()} — the batch stays pending and is retried."]
     if report.problem:
@@ -60,7 +72,7 @@ def summary_markdown(report: Report, title: str, ui_hint: str | None = None) -> 
     if report.skipped:
         reasons: dict[str, int] = {}
         for s in report.skipped:
-            reasons[s["reason"]] = reasons.get(s["reason"], 0) + 1
+            reasons[str(s.reason)] = reasons.get(str(s.reason), 0) + 1
         lines += ["", "Skipped by reason: " + ", ".join(f"`{k}` {v}" for k, v in sorted(reasons.items()))]
     if ui_hint:
         lines += ["", ui_hint]

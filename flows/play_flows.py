@@ -1,16 +1,18 @@
-"""The flow factory and the sync flow: what Prefect runs.
+"""The flows Prefect runs: one flow per Play (named after it), the sync flow and the pass flow.
 
-`play_flow(play_id)` turns a compiled Play into a Prefect flow named after the Play; its runs are
-named ``<play>:<trigger>`` (an event id, a batch, ``schedule``). A run drains every pending event of
-its Play from the store in batches (`flows.consumers.drain`): a burst of events costs one run, not
-one per event. A `schedule` Play's run goes once over its audience instead. `sync_flow` pulls CRM
-changes, discovers new custom fields, writes tracking fields and email activities (the tracking
-consumer) and asks for a retry of every Play that still has pending events.
+Every flow that applies events drains the one event-log consumer (`flows.consumers.drain`): each
+batch is one `engine.run.apply_batch` over every Play and the tracking fields together, so plan and
+run are one code path (D-RUN-2) and a record is read and written once per batch (D-RUN-3). What
+each Play did is still shown where a RevOps user looks for it: in a flow run of the flow named after
+the Play, with that Play's writes, kept values, skipped records and activities as artifacts. The run
+that drained the batch publishes its own Play's share and starts one short subflow run per other
+Play that had a share (``<play>:<label>``, no CRM work in it: it only publishes). The Play-less
+share (tracking fields, email activities, records without email) is the sync flow's.
 
-Each run publishes table artifacts (writes, kept, skipped, activities) and a markdown summary, and
-logs which rule kept or skipped what. The flow functions take only small parameters; the context
-(Plays, store, CRM) comes from the environment (`flows.runtime`), so served subprocesses and
-workers rebuild it. A run whose sync stopped ends Failed with the reason, and its events stay pending.
+`play_flow(play_id)`: event triggers and retries start it (served deployments). A `schedule`
+Play's run goes once over its audience instead. `sync_flow` pulls CRM changes, discovers new
+custom fields and applies what is pending. `plays_run` is `plays run`'s one pass. The flow
+functions take only small parameters; the context comes from `flows.runtime`.
 """
 
 from __future__ import annotations
@@ -22,9 +24,8 @@ from prefect.runtime import flow_run as current_run
 from prefect.states import Completed, Failed
 
 from flows import artifacts
-from flows.consumers import TRACKING, Report, drain, play_consumer, pull_changes, run_schedule, tracking_consumer
+from flows.consumers import TRACKING, Report, drain, pending_count, pull_changes, run_schedule
 from flows.runtime import get_runtime, utcnow
-from flows.triggers import request_retry
 
 SYNC_FLOW_NAME = "plays-sync"
 
@@ -48,8 +49,26 @@ def _finish(report: Report, title: str, name: str) -> Any:
     return Completed(message=message, data=Opaque(report))
 
 
-def run_play(play: str, trigger: str = "manual", at: str | None = None) -> Any:
+_SHARES: dict[str, Report] = {}  # reports handed to a Play's subflow run in this process
+
+
+def _show_shares(report: Report, label: str, own: str | None) -> None:
+    """One subflow run per Play (other than `own`) that had a share of this pass."""
+    import uuid
+
+    for pid in report.plays():
+        if pid == own:
+            continue
+        key = uuid.uuid4().hex
+        _SHARES[key] = report.share(pid)
+        play_flow(pid)(play=pid, trigger=label, share=key, return_state=True)
+
+
+def run_play(play: str, trigger: str = "manual", at: str | None = None, share: str | None = None) -> Any:
     """The body of every Play flow (module level, so served subprocesses import it by reference)."""
+    if share is not None:  # a Play's share of a batch another run applied: show it
+        report = _SHARES.pop(share, None) or Report(play)
+        return _finish(report, f"{play} — {trigger}", play)
     rt = get_runtime()
     log = get_run_logger()
     if play not in rt.plays:
@@ -64,8 +83,13 @@ def run_play(play: str, trigger: str = "manual", at: str | None = None) -> Any:
         log.info("batch %d done: %d events so far (log positions up to %s), %d records written, %d skipped",
                  r.batches, r.events, r.last_seq, r.counts["writes"], r.counts["skipped"])
 
-    report = drain(rt, play_consumer(rt, play), run=run_id, log=log.info, on_batch=progress)
-    return _finish(report, f"{play} — {trigger}", play)
+    report = drain(rt, run=run_id, log=log.info, on_batch=progress)
+    _show_shares(report, trigger, play)
+    if report.counts["fields"] or report.counts["activities"]:
+        log.info("the whole batch (every Play and tracking): %s", report.message())
+    own = report.share(play)
+    own.calls = report.calls
+    return _finish(own, f"{play} — {trigger}", play)
 
 
 _FLOWS: dict[str, Flow] = {}
@@ -76,16 +100,18 @@ def play_flow(play_id: str) -> Flow:
     f = _FLOWS.get(play_id)
     if f is None:
         f = _FLOWS[play_id] = Flow(run_play, name=play_id, flow_run_name="{play}:{trigger}",
-                                   description=f"Play '{play_id}': drains its pending events and syncs them",
+                                   description=f"Play '{play_id}': its writes, kept values and skipped records "
+                                               "(the batch is applied with every Play together)",
                                    persist_result=False, validate_parameters=True, retries=0)
     return f
 
 
 @flow(name=SYNC_FLOW_NAME, flow_run_name="sync:{trigger}", persist_result=False)
 def sync_flow(trigger: str = "schedule", pull: bool = True, retry_plays: bool = True) -> Any:
-    """Pull CRM changes, discover fields, write tracking fields and activities, retry pending Plays."""
+    """Pull CRM changes, discover fields, apply what is pending (tracking fields and activities)."""
     rt = get_runtime()
     log = get_run_logger()
+    pulled = None
     if pull:
         pulled = pull_changes(rt)
         artifacts.publish_pull(pulled)
@@ -96,22 +122,17 @@ def sync_flow(trigger: str = "schedule", pull: bool = True, retry_plays: bool = 
         for problem in pulled.problems:
             log.warning(problem)
         for skip in pulled.skipped[:200]:
-            log.info("skipped %s %s %s [%s]: %s", skip["crm"], skip["object"], skip["record"], skip["reason"],
-                     skip["detail"])
+            log.info("skipped %s %s %s [%s]: %s", skip.crm, skip.object, skip.record, skip.reason, skip.detail)
     run_id = str(current_run.id) if current_run.id else None
-    report = drain(rt, tracking_consumer(rt), run=run_id, log=log.info)
-    if pull and pulled.skipped:
-        report.counts["skipped"] += len(pulled.skipped)
-        report.skipped[:0] = pulled.skipped[:200]
+    report = drain(rt, run=run_id, log=log.info)
     if retry_plays:
-        for pid, play in rt.plays.items():
-            if play.trigger.type == "schedule":
-                continue
-            waiting = rt.store.pending_count(pid, play_consumer(rt, pid).types)
-            if waiting:
-                log.info("Play %s has %d pending events: asking for a run", pid, waiting)
-                request_retry(pid, waiting)
-    return _finish(report, f"sync — tracking fields and activities ({trigger})", TRACKING)
+        _show_shares(report, trigger, None)
+    own = report.share(None, TRACKING)
+    own.calls = report.calls
+    if pulled is not None and pulled.skipped:
+        own.counts["skipped"] += len(pulled.skipped)
+        own.skipped[:0] = pulled.skipped[:200]
+    return _finish(own, f"sync — tracking fields and activities ({trigger})", TRACKING)
 
 
 def _report_of(state: Any, name: str) -> Report:
@@ -125,28 +146,34 @@ def _report_of(state: Any, name: str) -> Report:
 
 @flow(name="plays-run", flow_run_name="run:{label}", persist_result=False)
 def plays_run(label: str, schedule_at: str | None = None) -> Any:
-    """One pass (`plays run`): each Play with pending events, the tracking pass, then schedules."""
+    """One pass (`plays run`): every pending event in batches (every Play and the tracking fields
+    together), each Play's share in a flow run named after it, then the sync flow, then schedules."""
     from flows.run import PassResult
 
     rt = get_runtime()
     log = get_run_logger()
     out = PassResult(parent_run=str(current_run.id) if current_run.id else None, flow_runs=1)  # this one
 
-    def note(name: str, state: Any) -> None:
+    def note(name: str, state: Any, report: Report | None = None) -> None:
         out.flow_runs += 1
-        out.reports[name] = _report_of(state, name)
+        out.reports[name] = report if report is not None else _report_of(state, name)
         if not state.is_completed():
             out.failed.append(f"{name}: {state.message}")
 
-    for pid in sorted(rt.plays):
-        play = rt.plays[pid]
-        if play.trigger.type == "schedule":
-            continue
-        consumer = play_consumer(rt, pid)
-        if rt.store.pending_count(pid, consumer.types) == 0:
-            continue
-        note(pid, play_flow(pid)(play=pid, trigger=label, return_state=True))
-    note(TRACKING, sync_flow(trigger=label, pull=True, retry_plays=False, return_state=True))
+    run_id = str(current_run.id) if current_run.id else None
+    batch = drain(rt, run=run_id, log=log.info) if pending_count(rt) else Report("batch")
+    for pid in batch.plays():
+        share = batch.share(pid)
+        key = f"{run_id}:{pid}"
+        _SHARES[key] = share
+        note(pid, play_flow(pid)(play=pid, trigger=label, share=key, return_state=True), share)
+    state = sync_flow(trigger=label, pull=True, retry_plays=False, return_state=True)
+    tracking = batch.share(None, TRACKING).merge(_report_of(state, TRACKING))
+    tracking.calls = batch.calls
+    note(TRACKING, state, tracking)
+    out.events = batch.events
+    if not batch.ok:
+        out.failed.append(batch.message())
     if schedule_at is not None:
         for pid in sorted(p for p, play in rt.plays.items() if play.trigger.type == "schedule"):
             note(pid, play_flow(pid)(play=pid, trigger="schedule", at=schedule_at, return_state=True))

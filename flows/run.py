@@ -1,12 +1,11 @@
-"""One pass over an events file (`plays run`, `plays demo`, the bench): ingest, then run every
-triggered Play as a flow run, then the tracking pass, then each `schedule` Play once.
+"""One pass over an events file (`plays run`, `plays demo`, the bench): ingest, apply every event
+in batches (every Play and the tracking fields together, `engine.run.apply_batch`), show each
+Play's share in a flow run named after it, then the sync flow, then each `schedule` Play once.
 
-Events are stored in time order (``at``, then file order), so the per-Play cursors see them in the
-order `plays plan` applies them; an event already in the store is not applied again. The whole pass
-is one parent flow run (``plays-run``) whose subflow runs are the Plays (named ``<play>:<label>``)
-and the sync flow; each drains its pending events in batches, so the number of flow runs does not
-grow with the number of events. Plays run one after another in Play-id order (the planner's merge
-order for several Plays on one event).
+Events are stored in time order (``at``, then file order), so the batches see them in the order
+`plays plan` applies them (D-RUN-1); an event already in the store is not applied again. The whole
+pass is one parent flow run (``plays-run``) whose subflow runs are the Plays (``<play>:<label>``)
+and the sync flow, so the number of flow runs does not grow with the number of events.
 """
 
 from __future__ import annotations
@@ -62,11 +61,14 @@ class PassResult:
     flow_runs: int = 0
     failed: list[str] = field(default_factory=list)
     parent_run: str | None = None
+    events: int | None = None  # events the pass applied (each once, whatever the Plays it fired)
 
     def total(self) -> Report:
         out = Report("total")
         for r in self.reports.values():
             out.merge(r)
+        if self.events is not None:
+            out.events = self.events
         return out
 
 

@@ -93,6 +93,7 @@ class Runtime:
     store: Store
     _connectors: dict[str, Any] | None = None
     _metadata: dict[str, Any] | None = None
+    _compiled: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -102,6 +103,13 @@ class Runtime:
     @property
     def integration(self):
         return self.workspace.integration
+
+    def compiled(self) -> Any:
+        """Every Play compiled once per process (`engine.evaluate.compiler.CompiledPlays`)."""
+        if self._compiled is None:
+            from engine.evaluate.compiler import compile_plays
+            self._compiled = compile_plays(self.plays, self.integration)
+        return self._compiled
 
     def crms(self) -> tuple[str, ...]:
         return tuple(c for c in ("salesforce", "hubspot") if self.integration.settings(c) is not None)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from engine.evaluate.audience import parse_duration
-from flows.consumers import play_consumer, trigger_types
+from flows.consumers import pending_count, trigger_types
 from flows.ingest import IngestConfig, IngestServer
 from flows.runtime import RuntimeSettings, get_runtime
 from flows.triggers import deployment_trigger, notifier, request_retry
@@ -106,11 +106,10 @@ def serve(settings: RuntimeSettings, *, secret: str, host: str = "127.0.0.1", po
     server = IngestServer(IngestConfig(store=rt.store, secret=secret, on_stored=notifier(routes, coalesce_window)),
                           host, port).start()
     try:
-        for pid, play in sorted(rt.plays.items()):
-            if play.trigger.type != "schedule":
-                waiting = rt.store.pending_count(pid, play_consumer(rt, pid).types)
-                if waiting:
-                    request_retry(pid, waiting)
+        waiting = pending_count(rt)  # one run applies every pending event (all Plays together)
+        first = next((pid for pid, play in sorted(rt.plays.items()) if play.trigger.type != "schedule"), None)
+        if waiting and first is not None:
+            request_retry(first, waiting)
         if on_ready is not None:
             on_ready(Served(server.url + "/events", names, every))
         if executor == "subprocess":

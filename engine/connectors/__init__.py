@@ -4,8 +4,9 @@ Public API (import from the submodules; this package imports nothing heavy by it
 
 - `auth.connect(settings, env=..., session=..., ca_file=..., host=..., policy=...)` -> a connector or a
   `base.ConnectionProblem`; `auth.connect_info(settings, info)` for explicit info (the sandbox's).
-- `sync.sync_batch(connectors, plays=, integration=, events=, tracking_state=, ...)` -> `base.SyncResult`;
-  `sync.apply_plan(connectors, plan, integration=, current=None)` re-checks and applies a plan.
-- `base.Connector` (protocol), `salesforce.SalesforceConnector`, `hubspot.HubSpotConnector`.
+- `port.CrmPort` (what `engine.run.apply_batch` asks of a CRM); `base.Connector` adds pulls and
+  metadata. Implementations: `salesforce.SalesforceConnector`, `hubspot.HubSpotConnector`, and
+  `memory.MemoryCrm` (a CRM state file, for `plays plan` / `plays test`). Adapters only: the
+  business rules (policy, matching, planning) live in `engine.evaluate` and `engine.run`.
 - `retry.RetryPolicy` (attempts, backoff, timeout, Retry-After cap, settle time, record retries).
 """

@@ -2,17 +2,20 @@
 
 Both CRM connectors (`salesforce.py`, `hubspot.py`) implement `Connector`: read the current values
 of records by email or id, apply record writes, create activities, pull changes since a cursor,
-read field metadata. They never raise for a CRM's answer: every record ends in an `Outcome` as
-written, skipped (with the CRM's own reason, D-WB-9) or pending (not sent because the sync stopped:
-request limit, expired credentials; nothing is lost). `SyncResult` is what `sync.sync_batch`
-returns to the runtime. `ConnectorPlumbing` is the part both connectors share.
+read field metadata. They never raise for a CRM's answer: every record ends in a `Sent` as
+written, skipped (`engine.results.Skipped`, `crm_rejected` with the CRM's own words, D-WB-9) or
+pending (not sent because the sync stopped: request limit, expired credentials; nothing is lost).
+`ConnectorPlumbing` is the part both connectors share. No business rule lives here.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+
+from engine.evaluate.events import normalize_email
+from engine.results import Kept, Skipped, SkipReason, json_value
 
 if TYPE_CHECKING:
     from engine.connectors.retry import RetryPolicy
@@ -26,28 +29,10 @@ def system_clock() -> datetime:
 
 
 def norm_email(value: Any) -> str | None:
-    """D-WB-5: emails match trimmed and case-insensitively; None for a missing/blank value."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip().lower()
-    return text or None
-
-
-def is_blank(value: Any) -> bool:
-    """D-WB-2: null or empty string (HubSpot stores every property as a string)."""
-    return value is None or (isinstance(value, str) and value.strip() == "")
-
-
-def json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {k: json_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [json_value(v) for v in value]
-    return value
+    """D-WB-5: the match key of an email (trimmed, case-insensitive; the one rule lives in
+    `engine.evaluate.events.normalize_email`); None for a missing/blank value."""
+    email, _problem = normalize_email(value)
+    return email
 
 
 # ---- what goes in ---------------------------------------------------------------------------
@@ -153,45 +138,8 @@ class CreatedActivity:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class SkippedRecord:
-    """D-WB-9: a record not written, with its reason, the CRM's own message and the time."""
-
-    reason: str
-    crm: str | None
-    object: str | None = None
-    record: str | None = None
-    email: str | None = None
-    event: str | None = None
-    play: str | None = None
-    node: str | None = None
-    field: str | None = None
-    detail: str | None = None
-    message: str | None = None  # the CRM's own words (crm_rejected)
-    code: str | None = None     # the CRM's error code (e.g. INVALID_EMAIL_ADDRESS)
-    at: datetime | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return json_value(asdict(self))
-
-
-@dataclass(frozen=True)
-class KeptValue:
-    """D-WB-2: a wanted value not written because the field holds a value (found at write time)."""
-
-    crm: str
-    object: str
-    record: str
-    field: str
-    current: Any
-    wanted: Any
-    reason: str = "not_blank"
-    play: str | None = None
-    node: str | None = None
-    email: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return json_value(asdict(self))
+SkippedRecord = Skipped  # the connectors report refusals in the one vocabulary (engine.results)
+KeptValue = Kept
 
 
 @dataclass(frozen=True)
@@ -235,16 +183,16 @@ class ConnectionProblem(_CrmNotice):
 
 
 @dataclass
-class Outcome:
+class Sent:
     """What a connector did with a list of writes or activities."""
 
     written: list[Written] = field(default_factory=list)
     activities: list[CreatedActivity] = field(default_factory=list)
-    skipped: list[SkippedRecord] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     pending: list[RecordWrite | ActivityCreate] = field(default_factory=list)
     stopped: SyncStopped | None = None
 
-    def merge(self, other: "Outcome") -> "Outcome":
+    def merge(self, other: "Sent") -> "Sent":
         self.written.extend(other.written)
         self.activities.extend(other.activities)
         self.skipped.extend(other.skipped)
@@ -260,46 +208,6 @@ class Pull:
     records: Mapping[str, list[dict[str, Any]]]
     cursor: Mapping[str, str]
     stopped: SyncStopped | None = None
-
-
-@dataclass
-class SyncResult:
-    """The result of one `sync_batch`: every planned record is written, kept, unchanged, skipped or
-    pending.
-
-    `pending` holds what was not sent because the sync stopped (`stopped`): re-run the same events
-    later (re-planned against fresh reads, so nothing is written twice). `tracking_state` is the
-    planner's new tracking aggregate to persist — None when the sync stopped or could not connect,
-    so that the re-run starts from the previous one.
-    """
-
-    crms: tuple[str, ...] = ()
-    written: list[Written] = field(default_factory=list)
-    kept: list[Any] = field(default_factory=list)          # plan Kept + KeptValue found at write time
-    unchanged: list[RecordWrite] = field(default_factory=list)  # planned, but the CRM already holds it
-    activities: list[CreatedActivity] = field(default_factory=list)
-    skipped: list[SkippedRecord] = field(default_factory=list)
-    pending: list[RecordWrite | ActivityCreate] = field(default_factory=list)
-    stopped: SyncStopped | None = None
-    problem: ConnectionProblem | None = None
-    calls: dict[str, dict[str, int]] = field(default_factory=dict)
-    tracking_state: Any = None
-
-    @property
-    def ok(self) -> bool:
-        return self.stopped is None and self.problem is None and not self.pending
-
-    def to_json(self) -> dict[str, Any]:
-        def js(item: Any) -> Any:
-            if hasattr(item, "to_json"):
-                return json_value(item.to_json())
-            return json_value(asdict(item)) if hasattr(item, "__dataclass_fields__") else item
-        return {"crms": list(self.crms), "written": [js(w) for w in self.written],
-                "kept": [js(k) for k in self.kept], "unchanged": [js(u) for u in self.unchanged],
-                "activities": [js(a) for a in self.activities],
-                "skipped": [js(s) for s in self.skipped], "pending": [js(p) for p in self.pending],
-                "stopped": js(self.stopped) if self.stopped else None,
-                "problem": js(self.problem) if self.problem else None, "calls": dict(self.calls)}
 
 
 # ---- shared by both connectors -------------------------------------------------------------
@@ -320,21 +228,24 @@ class ConnectorPlumbing:
         raise NotImplementedError
 
     def calls(self) -> dict[str, int]:
-        """Calls made by kind, and the day's API usage as the CRM last reported it (budget.py)."""
-        return {**self.caller.counters, **self.caller.gate.budget.report()}
+        return dict(self.caller.counters)
+
+    def api_usage(self) -> dict[str, int]:
+        """The day's API usage as the CRM last reported it, and the budget (`budget.ApiBudget.report`)."""
+        return self.caller.gate.budget.report()
 
     def close(self) -> None:
         pass
 
     def _skip(self, item: RecordWrite | ActivityCreate, code: str, message: str,
-              field: str | None = None) -> SkippedRecord:
+              field: str | None = None) -> Skipped:
         play = node = event = None
         if isinstance(item, RecordWrite) and item.sources:
             play, node, event = item.sources[0]
         elif isinstance(item, ActivityCreate):
             play, node, event = item.play, item.node, item.event
-        return SkippedRecord("crm_rejected", self.crm, item.object, item.record, item.email, event, play, node,
-                             field, f"{code}: {message}", message, code, self.clock())
+        return Skipped(SkipReason.CRM_REJECTED, self.crm, item.object, item.record, item.email, event, play, node,
+                       field, f"{code}: {message}", message, code, self.clock())
 
 
 # ---- the protocol ---------------------------------------------------------------------------
@@ -354,10 +265,10 @@ class Connector(Protocol):
         Raises `retry.Stop` when the sync must stop, `retry.Rejected` when the CRM refuses the read.
         """
 
-    def apply_writes(self, writes: Sequence[RecordWrite]) -> Outcome:
+    def apply_writes(self, writes: Sequence[RecordWrite]) -> Sent:
         """Send updates and creates; per-record failures are skipped with the CRM's reason."""
 
-    def create_activities(self, activities: Sequence[ActivityCreate]) -> Outcome:
+    def create_activities(self, activities: Sequence[ActivityCreate]) -> Sent:
         """Create (idempotently, by external id) EmailMessages / Tasks / HubSpot emails / tasks."""
 
     def pull_changes(self, since: Mapping[str, str] | None = None, objects: Iterable[str] | None = None) -> Pull:

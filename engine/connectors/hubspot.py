@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import urllib3
 
 from engine.connectors.base import (ActivityCreate, Clock, ConnectionProblem, ConnectorPlumbing, CreatedActivity,
-                                    Outcome, Pull, RecordWrite, SyncStopped, Written, norm_email, system_clock)
+                                    Sent, Pull, RecordWrite, SyncStopped, Written, norm_email, system_clock)
 from engine.connectors.retry import Rejected, RetryPolicy, Stop, Transient, parse_retry_after
 
 CHUNK = 100
@@ -246,7 +246,7 @@ class HubSpotConnector(ConnectorPlumbing):
     # ---- batches -------------------------------------------------------------------------------
     def _batch(self, kind: str, items: list[Any], send: Callable[[list[Any]], Any],
                key_of_item: Callable[[int, Any], str], key_of_result: Callable[[dict[str, Any]], str | None],
-               result: Outcome, retry_later: list[Any],
+               result: Sent, retry_later: list[Any],
                on_retry: Callable[[list[Any], Transient], None] | None = None,
                done: dict[str, Any] | None = None,
                rescue: Callable[[dict[str, tuple[Any, dict[str, Any]]]], dict[str, dict[str, Any]]] | None = None,
@@ -326,7 +326,7 @@ class HubSpotConnector(ConnectorPlumbing):
         return ok
 
     def _passes(self, todo: list[Any], run_chunk: Callable[[list[Any], list[Any], list[Any]], None],
-                result: Outcome, message: str) -> None:
+                result: Sent, message: str) -> None:
         """Chunks of 100; then the records refused for a lock again (up to `record_retries` more
         passes) and the updates refused for named properties again without them."""
         lock_passes = 0
@@ -350,9 +350,9 @@ class HubSpotConnector(ConnectorPlumbing):
             todo = retry_later + salvage
 
     # ---- writes --------------------------------------------------------------------------------
-    def apply_writes(self, writes: Sequence[RecordWrite]) -> Outcome:
+    def apply_writes(self, writes: Sequence[RecordWrite]) -> Sent:
         """Batch update by id, then batch create (read-before-retry by email), 100 a call."""
-        result = Outcome()
+        result = Sent()
         updates = [w for w in writes if w.op == "update"]
         creates = [w for w in writes if w.op == "create"]
 
@@ -422,9 +422,9 @@ class HubSpotConnector(ConnectorPlumbing):
             result.stopped = stop.stopped
         return result
 
-    def create_activities(self, activities: Sequence[ActivityCreate]) -> Outcome:
+    def create_activities(self, activities: Sequence[ActivityCreate]) -> Sent:
         """Emails and tasks upserted on `unify_event_id`, then associated to their contact."""
-        result = Outcome()
+        result = Sent()
         order = ("emails", "tasks")
         others = [a for a in activities if a.object not in order]
         result.skipped.extend(self._skip(a, "INVALID_TYPE", f"cannot log a {a.object} activity") for a in others)

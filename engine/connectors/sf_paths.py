@@ -45,6 +45,7 @@ BULK_WRITE_CALLS = 5    # create, upload, close, one status check, one results r
 BULK_QUERY_CALLS = 3    # create, one status check, one results page (typical)
 SCAN_PAGE = 500_000     # rows per results set of a whole-object Bulk query (maxRecords; a few short columns)
 SCAN_FROM_CALLS = 3     # consider a whole-object scan once IN queries would take more calls
+# Per-record errors worth one more try (the row was busy), not a rejection of the data.
 RECORD_TRANSIENT = frozenset({"UNABLE_TO_LOCK_ROW"})
 
 

@@ -23,7 +23,6 @@ Semantics (the `plays plan` contract and the domain rules):
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Iterable, Mapping
 
@@ -37,110 +36,10 @@ from engine.language.metadata import ObjectSchema
 from engine.language.model import Integration, Play
 from engine.evaluate.policy import NetWrites, decide, is_blank
 from engine.evaluate.tracking import TrackingConfig, TrackingState, changed_fields, host_on_domains, tracking_fields
+from engine.results import Activity, Kept, Outcome, PlanResult, Skipped, Write
 
 _TRACKED = frozenset({"email_opened", "email_clicked", "email_replied"})
 _to_us = to_us  # kept for callers of the earlier private name (engine.connectors.sync)
-
-
-# ------------------------------------------------------------------------------------ result types
-
-def _json(obj: Any) -> dict:
-    """Every field, in declaration order, as plain JSON values (cli.md)."""
-    return {name: dict(v) if isinstance(v, Mapping) else v
-            for name in obj.__dataclass_fields__ for v in (getattr(obj, name),)}
-
-
-@dataclass(frozen=True, slots=True)
-class Write:
-    """Fields to write to one record for one Play node (or the tracking fields, play None)."""
-
-    play: str | None
-    node: str
-    crm: str
-    object: str
-    record: str | None  # None: the record is created by this plan (op create, or a later update of it)
-    email: str | None
-    op: str  # update | create
-    fields: Mapping[str, Any]
-    overwrite: tuple[str, ...] = ()  # fields written over a non-blank value by the D-WB-4 opt-in
-
-    def to_json(self) -> dict:
-        out = {"play": self.play, "node": self.node, "crm": self.crm, "object": self.object,
-               "record": self.record, "email": self.email, "op": self.op, "fields": dict(self.fields)}
-        if self.overwrite:
-            out["overwrite"] = list(self.overwrite)
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class Kept:
-    """A wanted value not written because the field already holds a value (D-WB-2, D-WB-7)."""
-
-    play: str | None
-    node: str | None
-    crm: str
-    object: str
-    record: str | None
-    field: str
-    current: Any
-    wanted: Any
-    reason: str = "not_blank"
-    email: str | None = None
-
-    def to_json(self) -> dict:
-        return _json(self)
-
-
-@dataclass(frozen=True, slots=True)
-class Activity:
-    """An EmailMessage / Task / HubSpot email or task to create (D-EM-*). `record` is the Lead,
-    Contact or contact it is logged on (None when that record is created by the same plan: resolve
-    it by `email`)."""
-
-    crm: str
-    object: str
-    record: str | None
-    email: str | None
-    fields: Mapping[str, Any]
-    play: str | None = None
-    node: str | None = None
-    event: str | None = None
-
-    def to_json(self) -> dict:
-        return _json(self)
-
-
-@dataclass(frozen=True, slots=True)
-class Skipped:
-    """A record (or event) not written, with its reason (D-WB-9)."""
-
-    reason: str
-    crm: str | None = None
-    object: str | None = None
-    record: str | None = None
-    email: str | None = None
-    event: str | None = None
-    play: str | None = None
-    node: str | None = None
-    field: str | None = None
-    detail: str = ""
-
-    def to_json(self) -> dict:
-        return _json(self)
-
-
-@dataclass(frozen=True)
-class PlanResult:
-    writes: tuple[Write, ...] = ()
-    kept: tuple[Kept, ...] = ()
-    activities: tuple[Activity, ...] = ()
-    skipped: tuple[Skipped, ...] = ()
-
-    def to_json(self) -> dict:
-        """The ``plays plan --format json`` document (cli.md)."""
-        return {"writes": [w.to_json() for w in self.writes], "kept": [k.to_json() for k in self.kept],
-                "activities": [a.to_json() for a in self.activities],
-                "skipped": [s.to_json() for s in self.skipped]}
 
 
 # ---------------------------------------------------------------------------------------- planner
@@ -286,16 +185,44 @@ class Planner:
         if self.latest_at is None or at > self.latest_at:
             self.latest_at = at
         typ = ev.type
+        if not getattr(ev, "sequence_active", True):  # D-PLAY-6: no Play; a reply is not synced
+            self._inactive(ev)
+            if typ == "email_replied":
+                return
+            if typ in _TRACKED or typ == "email_sent":
+                self._track_and_log(ev, typ)
+            return
+        if self._track_and_log(ev, typ):
+            self._fire(ev)
+
+    def _inactive(self, ev: Event) -> None:
+        """D-PLAY-6: report what an event of a sequence no longer active does not do."""
+        seq = f"sequence '{ev.sequence}'" if ev.sequence else "its sequence"
+        if ev.type == "email_replied":
+            self.skipped.append(Skipped(
+                "sequence_inactive", email=ev.email, event=ev.id,
+                detail=f"the reply is not synced: {seq} is no longer active (sequence_active: false) "
+                       f"(D-PLAY-6); no activity, follow-up task or tracking"))
+        for cp in self.compiled.by_event.get(ev.type, ()):
+            if cp.accepts(ev):
+                self.skipped.append(Skipped(
+                    "sequence_inactive", email=ev.email, event=ev.id, play=cp.id,
+                    detail=f"Play '{cp.id}' does not run: {seq} is no longer active (sequence_active: false) "
+                           f"(D-PLAY-6)"))
+
+    def _track_and_log(self, ev: Event, typ: str) -> bool:
+        """Tracking figures and email activities of one event; False when the event counts for
+        nothing (a click off the web tag domains, an out-of-thread reply): it fires no Play either."""
         if typ in _TRACKED:
             if typ == "email_clicked" and not host_on_domains(ev.url, self.cfg.domains):
                 domains = ", ".join(self.cfg.domains) or "none configured"
                 self.skipped.append(Skipped("untracked_domain", email=ev.email, event=ev.id,
                                             detail=f"link {ev.url} is not on a web tag domain ({domains}) (D-TR-2)"))
-                return
+                return False
             if typ == "email_replied" and not ev.in_thread:
                 self.skipped.append(Skipped("out_of_thread", email=ev.email, event=ev.id,
                                             detail="the reply is not in the sequence's thread (D-EM-5)"))
-                return
+                return False
             if ev.email_problem is None:
                 self.tracking.observe(ev, self.cfg)
                 self.dirty[ev.email] = None
@@ -305,7 +232,7 @@ class Planner:
             if typ == "email_sent" and ev.manual and ev.email:
                 self.tracking.note_manual(ev.email, ev.message_id)
             self._log_email(ev)
-        self._fire(ev)
+        return True
 
     def _fire(self, ev: Event) -> None:
         """Run the Plays this event triggers, in Play-id order (the trigger index)."""
@@ -333,13 +260,28 @@ class Planner:
                                     detail=detail))
 
     def _match(self, crm: str, obj: str, ev: Event, play: str | None, node: str | None) -> Match:
+        """The record a node writes for the event's email (D-WB-5, D-WB-6). The winner is chosen
+        once per email across Leads and Contacts (HubSpot: contacts); every other record holding
+        the email is reported `duplicate`. A node whose `object` names the other object than the
+        winner's writes nothing for that email: problem ``duplicate`` (its records are reported)."""
         if ev.email_problem is None:
             cands = self._index[crm].get(ev.email)
             if cands is not None and len(cands) == 1 and (obj == "auto" or cands[0].object == obj or crm == "hubspot"):
                 return Match(cands[0], (), None)  # the common case, without the general search
-        m = find(self.state, crm, obj, ev.email, ev.email_problem)
+        m = find(self.state, crm, "auto" if crm == "salesforce" else obj, ev.email, ev.email_problem)
         if m.losers:
             self._losers(m, crm, ev.email, ev.id, play, node)
+        w = m.record
+        if w is not None and crm == "salesforce" and obj in ("Lead", "Contact") and w.object != obj:
+            if not any(r.object == obj for r in m.losers):
+                key = ("dup-other", crm, obj, ev.email, play, node)
+                if key not in self._skip_seen:
+                    self._skip_seen.add(key)
+                    self.skipped.append(Skipped(
+                        "duplicate", crm, obj, None, ev.email, ev.id, play, node,
+                        detail=f"{w.object} {w.id or '(new)'} holds {ev.email} (most recently modified); the node "
+                               f"writes {obj}s, so it writes nothing for this email (D-WB-6, D-WB-3)"))
+            return Match(None, m.losers, "duplicate")
         return m
 
     def _losers(self, m: Match, crm: str, email: str | None, event: str | None, play: str | None,
@@ -430,6 +372,8 @@ class Planner:
         m = self._match(crm, n.object, ev, play, n.id)
         rec = m.record
         if rec is None and (m.problem != "no_record" or not n.create):
+            if m.problem == "duplicate":
+                return  # D-WB-6: the winner is the other object (reported by _match)
             if m.problem != "no_record":
                 self._no_email(ev, play, n.id, crm)
             else:

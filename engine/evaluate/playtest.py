@@ -23,7 +23,8 @@ from engine.diagnostics import Diagnostic, Severity
 from engine.evaluate.events import parse_event_list, parse_time
 from engine.language.loader import Document
 from engine.language.model import Integration, Play
-from engine.evaluate.plan import PlanResult, plan
+from engine.evaluate.plan import plan
+from engine.results import Outcome as PlanResult
 
 LISTS = ("writes", "kept", "activities", "skipped")
 
@@ -162,8 +163,10 @@ def expectation_path(problem: str) -> tuple | None:
 
 
 def run_test(doc: Document, data: Mapping[str, Any], plays: Mapping[str, Play], integration: Integration,
-             crm_objects: Mapping | None = None, audiences: Mapping[str, list] | None = None) -> TestOutcome:
-    """Run one schema-valid test document."""
+             crm_objects: Mapping | None = None, audiences: Mapping[str, list] | None = None,
+             planner: Any = None) -> TestOutcome:
+    """Run one schema-valid test document. `planner` has `plan`'s signature; `plays test` passes
+    `engine.run.plan_on_state` (the same `apply_batch` as `plays run`, over the test's CRM state)."""
     name = str(data.get("test", "?"))
     pid = str(data.get("play", ""))
     line = doc.pos(("test",))[0]
@@ -186,7 +189,7 @@ def run_test(doc: Document, data: Mapping[str, Any], plays: Mapping[str, Play], 
     if errors:
         outcome.problems.extend(d.format() for d in errors)
         return outcome
-    result = plan({pid: play}, integration, events, crm, now=data.get("now"),
+    result = (planner or plan)({pid: play}, integration, events, crm, now=data.get("now"),
                   crm_objects=crm_objects, audiences=audiences)
     outcome.result = result
     outcome.problems = compare(data.get("expect") or {}, result.to_json())

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from engine.store import Store
 from engine.workspace import load_workspace
-from flows.consumers import drain, tracking_consumer
+from flows.consumers import drain
 from flows.runtime import Runtime, RuntimeSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +78,7 @@ def _tracking_pass(s: dict):
                                sandbox_info=s["sandbox"].info)
     rt = Runtime(settings, load_workspace([s["plays"]]), Store(s["db"]))
     try:
-        return drain(rt, tracking_consumer(rt))
+        return drain(rt)
     finally:
         rt.close()
 

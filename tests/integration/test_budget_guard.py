@@ -13,7 +13,7 @@ import pytest
 from engine.connectors.auth import connect_info
 from engine.connectors.budget import CODE, read_usage
 from engine.connectors.retry import RetryPolicy
-from engine.connectors.sync import sync_batch
+from engine.run import sync_batch
 from engine.language.model import build_integration, build_play
 
 FAST = RetryPolicy(attempts=3, initial=0.001, max_wait=0.01, jitter=0.001, timeout=10, settle=0.01)

@@ -13,7 +13,7 @@ import pytest
 from conftest import wait_until
 from engine.connectors.auth import connect_info
 from engine.connectors.retry import RetryPolicy
-from engine.connectors.sync import sync_batch
+from engine.run import sync_batch
 from engine.language.model import build_integration, build_play
 from engine.evaluate.plan import plan
 
@@ -122,7 +122,7 @@ def test_faults_lose_nothing_and_create_nothing_twice(clean_sandbox, conns, faul
     assert not [s for s in rejected if s.code in ("UNABLE_TO_LOCK_ROW", "LOCKED")]  # locks were retried
     wanted_acts = {(a.crm, a.object, a.fields.get("Unify_Event_Id__c") or a.fields.get("unify_event_id"))
                    for a in planned.activities}
-    got_acts = {(a.crm, a.object, a.external_id) for a in result.activities}
+    got_acts = {(a.crm, a.object, a.external_id) for a in result.logged}
     assert wanted_acts == got_acts and len(wanted_acts) == 2 * (MAILED + 2 * REPLIED)
 
     # nothing twice: one person record per email, one activity per event key, one relation each
@@ -149,7 +149,7 @@ def test_faults_lose_nothing_and_create_nothing_twice(clean_sandbox, conns, faul
     # the same sync again, without faults: nothing left to write, nothing changes
     clean_sandbox.reset_log()
     again = sync_batch(conns, plays=plays(), integration=integ, events=batch)
-    assert again.ok and again.written == [] and not any(a.created for a in again.activities)
+    assert again.ok and again.written == [] and not any(a.created for a in again.logged)
     assert strip(clean_sandbox.state()) == strip(state)
     # only the titles Salesforce refused are tried again, and refused again: nothing is written
     assert {s.email for s in again.skipped if s.reason == "crm_rejected"} == {f"p{i}@acme.io" for i in LONG}

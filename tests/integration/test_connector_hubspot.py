@@ -14,7 +14,7 @@ import pytest
 from engine.connectors.auth import connect_info
 from engine.connectors.base import RecordWrite
 from engine.connectors.retry import RetryPolicy
-from engine.connectors.sync import apply_plan, sync_batch
+from engine.run import apply_plan, sync_batch
 from engine.language.model import build_integration, build_play
 from engine.evaluate.plan import plan
 
@@ -125,7 +125,7 @@ def test_emails_and_tasks_associated(clean_sandbox, hs) -> None:
     assert emails["r1"]["properties"]["hs_email_direction"] == "INCOMING_EMAIL"
     assert tasks["r1:follow_up"]["properties"]["hs_timestamp"].startswith("2026-11-23")
     assert all(x["associations"] == {"contacts": ["11"]} for x in [*emails.values(), *tasks.values()])
-    assert result.ok and len(result.activities) == 3
+    assert result.ok and len(result.logged) == 3
     sync_batch(hs, plays=[], integration=integ, events=events)  # a replay: updates, never duplicates
     again = clean_sandbox.state()["hubspot"]
     assert (len(again["emails"]), len(again["tasks"])) == (2, 1)

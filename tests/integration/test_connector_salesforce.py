@@ -15,7 +15,7 @@ import pytest
 from engine.connectors.auth import connect, connect_info
 from engine.connectors.base import ConnectionProblem, RecordWrite
 from engine.connectors.retry import RetryPolicy
-from engine.connectors.sync import apply_plan, sync_batch
+from engine.run import apply_plan, sync_batch
 from engine.language.model import build_integration, build_play
 from engine.evaluate.plan import plan
 
@@ -252,7 +252,7 @@ def test_email_message_writeback_and_follow_up(clean_sandbox, sf) -> None:
     again = sync_batch(sf, plays=[], integration=integ, events=_email_events())
     state2 = clean_sandbox.state()["salesforce"]
     assert [len(state2[o]) for o in ("EmailMessage", "EmailMessageRelation", "Task")] == [2, 2, 2]
-    assert again.ok and not any(a.created for a in again.activities)
+    assert again.ok and not any(a.created for a in again.logged)
 
 
 def test_task_writeback(clean_sandbox, sf) -> None:

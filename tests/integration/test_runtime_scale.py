@@ -89,7 +89,7 @@ def test_worker_on_postgres_prefect_runs_the_same_plays(pg_prefect: LocalPrefect
             assert run.state.is_completed() and run.work_pool_name == "plays-scale"
         store = Store(PG_URL, schema=schema, create=False)
         try:
-            assert store.cursor("replied-to-lead-status") >= 1
+            assert store.cursor("batch") >= 1
             assert any(a["field"] == "Unify_Most_Recent_Play__c" for a in store.audit())
         finally:
             store.drop()
