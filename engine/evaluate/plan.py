@@ -277,10 +277,12 @@ class Planner:
                 key = ("dup-other", crm, obj, ev.email, play, node)
                 if key not in self._skip_seen:
                     self._skip_seen.add(key)
+                    # No record of the node's object holds the email, so there is no duplicate
+                    # to report: the record is missing for this node (D-WB-6, D-WB-3).
                     self.skipped.append(Skipped(
-                        "duplicate", crm, obj, None, ev.email, ev.id, play, node,
-                        detail=f"{w.object} {w.id or '(new)'} holds {ev.email} (most recently modified); the node "
-                               f"writes {obj}s, so it writes nothing for this email (D-WB-6, D-WB-3)"))
+                        "no_record", crm, obj, None, ev.email, ev.id, play, node,
+                        detail=f"no {obj} holds {ev.email}; {w.object} {w.id or '(new)'} does and receives this "
+                               f"email's writes, so this node writes nothing for it (D-WB-6, D-WB-3)"))
             return Match(None, m.losers, "duplicate")
         return m
 
