@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.language.model import Play
 from engine.language.run_view import deployment_description, docs_page_url, run_path_markdown
+from engine.connectors.budget import summary as api_summary
 from flows.consumers import ROW_CAP, PullReport, Report
 
 _KEY = re.compile(r"[^a-z0-9-]+")
@@ -61,6 +62,8 @@ def summary_markdown(report: Report, title: str, ui_hint: str | None = None) -> 
              f"| pending (retried later) | {c.get('pending', 0)} |", ""]
     if report.first_seq is not None:
         lines.append(f"Event log positions {report.first_seq}–{report.last_seq}.")
+    if report.calls:  # D-RUN-5: the calls made and the day's usage against the budget
+        lines += ["", "**CRM API calls:**", ""] + [f"- {line}" for line in api_summary(report.calls)]
     if report.stopped:
         lines += ["", f"**Sync stopped:** {report.stopped.format()} — the batch stays pending and is retried."]
     if report.problem:

@@ -139,6 +139,7 @@ class CrmSettings:
     email_writeback: str = "task"  # task | email_message (Salesforce only)
     enhanced_email: bool = False
     sync_every: str = "15m"
+    api_budget_share: float = 0.5  # D-RUN-5: share of the daily API allowance spent before work is parked
     auth: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)  # raw values, ``${ENV}`` references unexpanded
 
     @property
@@ -252,6 +253,7 @@ def build_crm_settings(crm: Crm, raw: dict) -> CrmSettings:
         email_writeback=raw.get("email_writeback", "task"),
         enhanced_email=bool(raw.get("enhanced_email", False)),
         sync_every=raw.get("sync_every", "15m"),
+        api_budget_share=float(raw.get("api_budget_share", 0.5)),
         auth=_frozen({k: raw[k] for k in _AUTH_KEYS if k in raw}),
     )
 
