@@ -28,8 +28,7 @@ def test_overwrite_opt_in_never_lets_a_default_replace_a_value_d_wb_7_d_wb_4():
     assert writes_by(r)[0].fields == {"Title": "VP"} and writes_by(r)[0].overwrite == ("Title",)
 
 
-# The planner (engine/evaluate/plan.py, engineer "run") wires the evaluate-level functions below;
-# until it does, these plan-level tests are expected failures (non-strict: they pass once wired).
+# Plan-level tests: the planner (engine/evaluate/plan.py) calls the evaluate-level functions above.
 
 
 def test_templated_default_is_rendered_not_written_raw_d_wb_7():
