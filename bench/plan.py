@@ -41,7 +41,7 @@ from engine.evaluate.events import Event, iso_z, parse_event, parse_time  # noqa
 from engine.language.model import STOP  # noqa: E402
 from engine.evaluate.plan import Planner  # noqa: E402
 from engine.language.templates import is_template, render  # noqa: E402
-from engine.language.vocab import ENGAGEMENT_EVENTS, TRIGGER_EVENTS, NodeKind, TriggerType  # noqa: E402
+from engine.language.vocab import NodeKind, TriggerType  # noqa: E402
 from engine.workspace import load_workspace  # noqa: E402
 
 T0 = parse_time("2026-11-01T00:00:00Z")
@@ -159,11 +159,7 @@ class NaivePlanner(Planner):
 
     def _triggered(self, play, ev) -> bool:
         t = play.trigger
-        if t.type == TriggerType.EMAIL_ENGAGEMENT and t.events:
-            types = {str(ENGAGEMENT_EVENTS[e]) for e in t.events}
-        else:
-            types = {str(e) for e in TRIGGER_EVENTS[t.type]}
-        if ev.type not in types:
+        if ev.type not in t.event_types:  # the one trigger routing, derived per call (interpreted)
             return False
         if t.type == TriggerType.SEQUENCE_STATUS_CHANGED:
             if t.from_statuses and ev.from_status not in t.from_statuses:

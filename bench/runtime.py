@@ -38,6 +38,7 @@ from flows.server import LocalPrefect  # noqa: E402
 from sandbox.server import start_sandbox  # noqa: E402
 
 PLAYS = ROOT / "plays"
+SECRET = "bench-ingest-secret-0123456789abcdef"  # >= 32 bytes (D-OPS-1)
 CLASSES = ["Willing to meet", "Bad Timing", "Negative", "Positive", "Objection/Negative"]
 
 
@@ -114,7 +115,7 @@ def latency(n: int, env: dict, folder: Path, gap: float) -> list[float]:
     with start_sandbox(seed={"salesforce": {"Lead": leads, "Contact": []}, "hubspot": {"contacts": []}}) as sb:
         info = folder / "lat-sandbox.json"
         info.write_text(json.dumps(sb.info))
-        senv = dict(env, PLAYS_INGEST_SECRET="bench", PLAYS_DATABASE_URL=f"sqlite:///{folder / 'serve.db'}")
+        senv = dict(env, PLAYS_INGEST_SECRET=SECRET, PLAYS_DATABASE_URL=f"sqlite:///{folder / 'serve.db'}")
         proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--plays", str(PLAYS), "--port", "0",
                                  "--sandbox-info", str(info)], env=senv, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True, start_new_session=True)
@@ -128,7 +129,7 @@ def latency(n: int, env: dict, folder: Path, gap: float) -> list[float]:
                       "sequence": "Q4", "reply": {"classification": "Willing to meet"}}
                 body = json.dumps(ev).encode()
                 t0 = time.perf_counter()
-                r = requests.post(ready["ingest"], data=body, headers=signed_headers("bench", body), timeout=10)
+                r = requests.post(ready["ingest"], data=body, headers=signed_headers(SECRET, body), timeout=10)
                 assert r.status_code == 202, r.text
                 rid = f"00Q5gLAT{i:010d}"
                 while time.perf_counter() - t0 < 60:

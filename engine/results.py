@@ -37,6 +37,8 @@ class SkipReason(StrEnum):
     OUT_OF_THREAD = "out_of_thread"          # D-EM-5
     UNTRACKED_DOMAIN = "untracked_domain"    # D-TR-2
     CRM_REJECTED = "crm_rejected"            # at run time: detail holds the CRM's message
+    DUPLICATE_EVENT = "duplicate_event"      # D-RUN-1: a later copy of an event id already seen
+    TEMPLATE_ERROR = "template_error"        # D-OPS-3: a template broke a limit or failed (detail: its code)
 
 
 RULES: dict[str, str] = {  # the rule behind each reason, for logs and summaries
@@ -52,6 +54,8 @@ RULES: dict[str, str] = {  # the rule behind each reason, for logs and summaries
     SkipReason.OUT_OF_THREAD: "D-EM-5: only in-thread replies count",
     SkipReason.UNTRACKED_DOMAIN: "D-TR-2: the link is not on a web tag domain",
     SkipReason.CRM_REJECTED: "the CRM refused the write",
+    SkipReason.DUPLICATE_EVENT: "D-RUN-1: an event id already seen is applied once",
+    SkipReason.TEMPLATE_ERROR: "D-OPS-3: a template broke a limit or failed; the field is not written",
 }
 
 

@@ -177,7 +177,8 @@ def _audience_emails(compiled: CompiledPlays, tracking_state: Any, now: Any,
 
 
 def _finish(result: Outcome, conns: Mapping[str, CrmPort]) -> Outcome:
-    result.calls = {crm: conn.calls() for crm, conn in conns.items()}
+    # calls by kind, and the day's usage the CRM reports against the budget (D-RUN-5)
+    result.calls = {crm: {**conn.calls(), **getattr(conn, "api_usage", dict)()} for crm, conn in conns.items()}
     return result
 
 

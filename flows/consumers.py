@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterable
 
 from engine.connectors.base import ConnectionProblem, SyncStopped
+from engine.connectors.budget import merge_calls
 from engine.language.model import Play
 from engine.language.vocab import ENGAGEMENT_EVENTS, TRIGGER_EVENTS, EventType, TriggerType
 from engine.results import RULES, AuditRow, Kept, Outcome, Skipped
@@ -108,9 +109,7 @@ class Report:
             mine = getattr(self, name)
             mine.extend(getattr(other, name)[: max(0, ROW_CAP - len(mine))])
         for crm, calls in other.calls.items():
-            have = self.calls.setdefault(crm, {})
-            for k, v in calls.items():
-                have[k] = have.get(k, 0) + v
+            merge_calls(self.calls.setdefault(crm, {}), calls)  # counts add up, the day's usage does not
         for crm, api in other.api.items():
             have = self.api.setdefault(crm, {"calls": 0, "minimum": 0})
             for k, v in api.items():

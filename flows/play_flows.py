@@ -41,7 +41,10 @@ class Opaque:
 
 
 def _finish(report: Report, title: str, name: str) -> Any:
-    artifacts.publish(report, name, title)
+    rt = get_runtime()
+    play = rt.plays.get(name)  # a Play's run: its summary shows the path through the Play
+    artifacts.publish(report, name, title, play, rt.integration if play else None,
+                      rt.workspace.crm_objects if play else None)
     message = report.message()
     get_run_logger().info(message)
     if not report.ok:

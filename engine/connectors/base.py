@@ -237,6 +237,10 @@ class ConnectorPlumbing:
     def calls(self) -> dict[str, int]:
         return dict(self.caller.counters)
 
+    def api_usage(self) -> dict[str, int]:
+        """The day's API usage as the CRM last reported it, and the budget (`budget.ApiBudget.report`)."""
+        return self.caller.gate.budget.report()
+
     def close(self) -> None:
         pass
 

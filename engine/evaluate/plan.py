@@ -35,6 +35,7 @@ from engine.evaluate.events import Event, add_days, event_from, iso_z, to_us
 from engine.evaluate.matching import Match, create_object, find
 from engine.language.metadata import ObjectSchema
 from engine.language.model import Integration, Play
+from engine.language.templates import RenderFailed
 from engine.evaluate.policy import NetWrites, decide, is_blank
 from engine.evaluate.tracking import TrackingConfig, TrackingState, changed_fields, host_on_domains, tracking_fields
 from engine.results import Activity, Kept, Outcome, PlanResult, Skipped, Write
@@ -457,7 +458,13 @@ class Planner:
                 self._no_email(ev, play, n.id, crm)
             return
         due = add_days(ev.at, n.due_in_days)
-        tobj, fields = task(crm, rec.id, n.subject(ctx), n.description(ctx), due, f"{ev.id}:{play}:{n.id}")
+        subject, description = n.subject(ctx), n.description(ctx)
+        failed = next((x for x in (subject, description) if type(x) is RenderFailed), None)
+        if failed is not None:  # D-OPS-3: a template that failed is reported, the task not created
+            self.skipped.append(Skipped("template_error", crm, rec.object, rec.id, rec.email or ev.email, ev.id, play,
+                                        n.id, None, f"{failed.code} {failed.message}; the task is not created"))
+            return
+        tobj, fields = task(crm, rec.id, subject, description, due, f"{ev.id}:{play}:{n.id}")
         self.activities.append(Activity(crm, tobj, rec.id, ev.email, fields, play, n.id, ev.id))
 
     # -- tracking -------------------------------------------------------------------------------------
