@@ -193,6 +193,8 @@ def _fired(rt: Runtime, events: list[dict]) -> Counter:
     for e in events:
         for pid in routes.get(e.get("type"), ()):
             out[pid] += 1
+        if e.get("type") in TRACKING_TYPES:
+            out[None] += 1  # the Play-less share: tracking fields and email activities
     return out
 
 
