@@ -9,7 +9,8 @@ JUnit XML report of `plays test`.
 - ``junit_xml``: the ``<testsuite>`` JUnit XML that CI systems render, one ``<testcase>`` per Play test.
 
 The docs' address is ``$PLAYS_DOCS_URL`` when set (where your team hosts this repository's
-``docs/``), else the package's ``Documentation`` URL, else the ``docs/`` folder of this checkout.
+``docs/``), else the package's ``Documentation`` URL, else the ``docs/`` folder of this checkout, else the
+package's page on PyPI.
 """
 
 from __future__ import annotations
@@ -34,14 +35,18 @@ PREFIXES = {"YAML": "reading the file: YAML syntax and safety limits", "SCHEMA":
 DOCS_ENV = "PLAYS_DOCS_URL"
 
 
-def docs_url() -> str:
-    """Base address of the user docs, ending in ``/``."""
+PYPI = "https://pypi.org/project/plays/"
+
+
+def docs_url() -> str | None:
+    """Base address of the user docs, ending in ``/`` (None: not known; links go to PyPI)."""
     base = os.environ.get(DOCS_ENV)
     if not base:
         base = _metadata_docs_url()
     if not base:
-        base = (Path(__file__).resolve().parents[1] / "docs").as_uri()
-    return base.rstrip("/") + "/"
+        checkout = Path(__file__).resolve().parents[1] / "docs"
+        base = checkout.as_uri() if checkout.is_dir() else None
+    return base.rstrip("/") + "/" if base else None
 
 
 def _metadata_docs_url() -> str | None:
@@ -59,7 +64,8 @@ def _metadata_docs_url() -> str | None:
 
 def help_uri(code: str) -> str:
     """Where a diagnostic code is explained: its prefix's table in the catalogue (anchor ``#trigger``)."""
-    return f"{docs_url()}diagnostics.md#{code.rstrip('0123456789').lower()}"
+    base = docs_url()
+    return f"{base}diagnostics.md#{code.rstrip('0123456789').lower()}" if base else PYPI
 
 
 # ------------------------------------------------------------------------------------- github
@@ -118,7 +124,9 @@ def to_sarif(diagnostics: Iterable[Diagnostic], version: str) -> dict:
         results.append({"ruleId": d.code, "ruleIndex": index[d.code],
                         "level": "error" if d.severity == Severity.ERROR else "warning",
                         "message": {"text": text}, "locations": [location]})
-    driver = {"name": "plays", "version": version, "informationUri": docs_url() + "first-play.md", "rules": rules}
+    base = docs_url()
+    driver = {"name": "plays", "version": version, "informationUri": f"{base}first-play.md" if base else PYPI,
+              "rules": rules}
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0",
             "runs": [{"tool": {"driver": driver}, "columnKind": "unicodeCodePoints", "results": results}]}
 

@@ -22,12 +22,12 @@ from typing import List, Optional
 import typer
 
 from cli import formats, report
-from cli.plan_cmd import read_audiences
 from engine.diagnostics import Severity
 from engine.evaluate.playtest import expectation_path, run_test
 from engine.run import plan_on_state
 from engine.language.schema_check import SchemasMissing
-from engine.workspace import INTEGRATION_NAMES, PLAY_SUFFIXES, TEST_SUFFIXES, PathNotFound, Workspace, load_workspace
+from engine.workspace import (INTEGRATION_NAMES, PLAY_SUFFIXES, TEST_SUFFIXES, PathNotFound, Workspace, load_workspace,
+                              read_audiences)
 
 
 def _line(stream, style: str, text: str, tty: bool) -> None:
@@ -104,8 +104,9 @@ def test_cmd(
     junit_xml: Optional[str] = typer.Option(None, "--junit-xml", help="Also write a JUnit XML report here "
                                             "(for CI test views)."),
 ) -> None:
-    """Run the Play tests: pytest-like summary `N passed, N failed`; a failure names the FILE:LINE of
-    the expectation that failed. How to write tests: docs/first-play.md and docs/reference.md."""
+    """Run the Play tests: pytest-like summary `N passed, N failed`.
+
+    A failure names the FILE:LINE of the expectation that failed. Writing tests: docs/first-play.md."""
     given = list(paths) if paths else ["plays/"]
     try:
         sel = _Selection(given)

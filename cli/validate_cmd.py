@@ -34,8 +34,9 @@ def validate(
 ) -> None:
     """Check Play, integration and test files: schema, graph, vocabulary, templates and CRM fields.
 
-    Every problem is FILE:LINE:COL: SEVERITY CODE message (hint); the codes are explained in
-    docs/diagnostics.md and the rules they cite (D-WB-2, ...) in docs/rules.md."""
+    Each problem: FILE:LINE:COL: SEVERITY CODE message (hint). Codes: docs/diagnostics.md.
+
+    Rule ids (D-WB-2, ...): docs/rules.md. Every key of the language: docs/reference.md."""
     given = list(paths) if paths else ["plays/"]
     try:
         ws = load_workspace(given)

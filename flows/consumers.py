@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterable
 
 from engine.connectors.base import ConnectionProblem, SyncStopped
+from engine.connectors.budget import merge_calls
 from engine.language.model import Play
 from engine.language.vocab import ENGAGEMENT_EVENTS, TRIGGER_EVENTS, EventType, TriggerType
 from engine.results import RULES, AuditRow, Kept, Outcome, Skipped
@@ -88,6 +89,7 @@ class Report:
     conflict: bool = False
     calls: dict[str, Any] = field(default_factory=dict)
     lease: str | None = None  # D-RUN-4: why this runner sent nothing (the lease's holder)
+    api: dict[str, dict[str, int]] = field(default_factory=dict)  # by CRM: calls made, minimum (D-RUN-3)
 
     @property
     def ok(self) -> bool:
@@ -107,8 +109,10 @@ class Report:
             mine = getattr(self, name)
             mine.extend(getattr(other, name)[: max(0, ROW_CAP - len(mine))])
         for crm, calls in other.calls.items():
-            have = self.calls.setdefault(crm, {})
-            for k, v in calls.items():
+            merge_calls(self.calls.setdefault(crm, {}), calls)  # counts add up, the day's usage does not
+        for crm, api in other.api.items():
+            have = self.api.setdefault(crm, {"calls": 0, "minimum": 0})
+            for k, v in api.items():
                 have[k] = have.get(k, 0) + v
         self.stopped = self.stopped or other.stopped
         self.problem = self.problem or other.problem
@@ -243,6 +247,10 @@ def _apply(rt: Runtime, plays: Any, conns: Any, pend: Pending | None, events: li
     now = clock()
     report.batches += 1
     report.calls = result.calls
+    for crm in result.used:
+        api = report.api.setdefault(crm, {"calls": 0, "minimum": 0})
+        api["calls"] += result.used[crm]
+        api["minimum"] += result.minimum.get(crm, 0)
     _add(report, result, audit, _fired(rt, events))
     rows = [a.to_row() for a in audit]
     skipped = [s.to_row() for s in result.skipped]

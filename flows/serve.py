@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from engine.evaluate.audience import parse_duration
+from flows.artifacts import play_description
 from flows.consumers import pending_count, trigger_types
 from flows.ingest import IngestConfig, IngestServer
 from flows.runtime import RuntimeSettings, get_runtime
@@ -79,14 +80,14 @@ def build_runner(settings: RuntimeSettings, *, sync_every: str | None = None, qu
         if t.type == "schedule":
             kw: dict[str, Any] = {"cron": t.cron} if t.cron else {"interval": seconds(t.every, "1d")}
             dep = runner.add_flow(flow, name=pid, parameters={"play": pid, "trigger": "schedule"},
-                                  concurrency_limit=1, description=play.description or None, tags=["plays"], **kw)
+                                  concurrency_limit=1, description=play_description(play), tags=["plays"], **kw)
         else:
             types = trigger_types(play)
             for typ in types:
                 routes.setdefault(typ, []).append(pid)
             dep = runner.add_flow(flow, name=pid, triggers=[deployment_trigger(play, types)],
                                   parameters={"play": pid, "trigger": "manual"}, concurrency_limit=1,
-                                  description=play.description or None, tags=["plays"])
+                                  description=play_description(play), tags=["plays"])
         flows[dep] = flow
         names.append(f"{pid}/{pid}")
     every = sync_interval(rt, sync_every)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from flows.artifacts import play_description
 from flows.consumers import trigger_types
 from flows.runtime import RuntimeSettings
 from flows.serve import seconds, sync_interval
@@ -79,6 +80,7 @@ def deploy_to_pool(pool: str, plays: str, ws: Any, settings: RuntimeSettings | N
             kw = {"triggers": [deployment_trigger(play, trigger_types(play))]}
             params = {"play": pid, "trigger": "manual"}
         d = play_flow(pid).to_deployment(name=pid, parameters=params, concurrency_limit=1, tags=["plays"],
+                                         description=play_description(play),
                                          job_variables=env, entrypoint_type=EntrypointType.MODULE_PATH, **kw)
         d.entrypoint = f"flows.entry.{attribute(pid)}"
         deployments.append(d)

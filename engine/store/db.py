@@ -10,6 +10,7 @@ advisory lock so event ``seq`` values become visible in order (a cursor never sk
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 from typing import Mapping
 
@@ -43,6 +44,8 @@ def make_engine(url: str, schema: str | None = None) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
         _sqlite_setup(engine)
         return engine
+    if parsed.get_backend_name() == "postgresql" and importlib.util.find_spec("psycopg") is None:
+        raise ModuleNotFoundError("a PostgreSQL store needs the psycopg driver: pip install 'plays[postgres]'")
     engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
     if schema:
         engine = engine.execution_options(schema_translate_map={None: schema})

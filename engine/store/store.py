@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Collection, Iterable, Iterator, Mapping
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from engine.evaluate.events import email_key as normalize_email  # D-WB-5: the one email key
+from engine.evaluate.events import to_datetime as parse_time  # the one time parser
 from engine.store import db
 from engine.store import lease as leasing
 from engine.store.lease import Lease
@@ -85,30 +87,6 @@ class Pending:
     cursor: int
     horizon: int
     events: list[StoredEvent]
-
-
-def parse_time(value: Any) -> datetime | None:
-    """ISO 8601 (``Z`` or an offset) -> aware UTC datetime; None when absent or unparseable."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def normalize_email(value: Any) -> str | None:
-    """D-WB-5: emails match trimmed and case-insensitively."""
-    if not isinstance(value, str):
-        return None
-    value = value.strip().lower()
-    return value or None
 
 
 def _chunks(rows: list, size: int = _CHUNK) -> Iterator[list]:

@@ -53,3 +53,24 @@ def test_csv_members_d_au_3():
     st = state(ev("o", "email_opened", at="2026-11-19T12:00:00Z", email="bo@x.io"))
     both = Audience(csv="a.csv", engaged=("opened",), within="7d")
     assert [m["email"] for m in members(both, st, NOW, rows)] == ["bo@x.io"]
+
+
+def test_audience_csvs_are_loaded_once_and_say_what_they_leave_out_d_au_3(tmp_path):
+    """One rule, one place (D-AU-3): `engine.workspace.read_audiences` is the one audience loader for
+    plan, test and the runtime: rows by Play id; an unreadable file (AUDIENCE001), a file without an
+    email column (AUDIENCE002) and rows without an email (AUDIENCE003) are warnings, never silence."""
+    from engine.language.model import build_play
+    from engine.workspace import read_audiences
+
+    def sched(pid: str, csv: str):
+        return build_play({"play": pid, "trigger": {"type": "schedule", "every": "1h", "audience": {"csv": csv}},
+                           "start": "n", "nodes": {"n": {"type": "sync_to_salesforce", "fields": {}}}},
+                          file=str(tmp_path / f"{pid}.play.yaml"))
+
+    (tmp_path / "ok.csv").write_text("Email,First Name\n Ann@Acme.io ,Ann\n,nobody\n")
+    (tmp_path / "bad.csv").write_text("mail\nann@acme.io\n")
+    plays = {p.id: p for p in (sched("a", "ok.csv"), sched("b", "bad.csv"), sched("c", "missing.csv"))}
+    rows, diags = read_audiences(plays)
+    assert rows["a"] == [{"email": "ann@acme.io", "firstName": "Ann"}] and rows["b"] == []
+    assert "c" not in rows
+    assert sorted(d.code for d in diags) == ["AUDIENCE001", "AUDIENCE002", "AUDIENCE003"]

@@ -69,3 +69,30 @@ def test_unknown_status_takes_only_default_d_voc_1(key):
     e = ev("e1", to="Done", status="Done", **{"from": "Done"})
     r = plan([_branch_play(key, "sequence_status_changed")], SF, [e], {"salesforce": {"Lead": [lead("L1")]}})
     assert [w.fields for w in writes_by(r)] == [{"Title": "default"}]
+
+
+@pytest.mark.xfail(strict=False, reason="plan.py must dedupe with events.first_copies before sorting (D-RUN-1)")
+def test_first_copy_in_ingest_order_counts_not_the_earliest_d_run_1():
+    """D-RUN-1: two events with one id: the first in ingest order counts, even with the later `at`."""
+    p = sync_play(fields={"Title": "{{ reply.subject }}"})
+    events = [ev("e1", at="2026-11-20T12:00:00Z", reply={"subject": "first"}),
+              ev("e1", at="2026-11-20T09:00:00Z", reply={"subject": "second"})]
+    r = plan([p], SF, events, {"salesforce": {"Lead": [lead("L1")]}})
+    assert writes_by(r)[0].fields == {"Title": "first"}
+
+
+def test_inactive_sequence_fires_no_play_and_its_reply_is_not_synced_d_play_6():
+    """D-PLAY-6: a reply with `sequence_active: false`: no Play, no activity, no follow-up, no tracking;
+    each reported skipped `sequence_inactive`."""
+    p = sync_play(fields={"Title": "x"}, trigger={"type": "email_engagement"})
+    e = ev("e1", "email_replied", sequence="Q4", sequence_active=False, reply={"classification": "Positive"})
+    r = plan([p], SF, [e], {"salesforce": {"Lead": [lead("L1")]}})
+    assert r.writes == () and r.activities == ()
+    assert [(s.reason, s.play) for s in r.skipped] == [("sequence_inactive", None), ("sequence_inactive", "p")]
+
+
+def test_an_active_reply_still_syncs_d_play_6():
+    p = sync_play(fields={"Title": "x"}, trigger={"type": "email_engagement"})
+    e = ev("e1", "email_replied", sequence="Q4", reply={"classification": "Positive"})
+    r = plan([p], SF, [e], {"salesforce": {"Lead": [lead("L1")]}})
+    assert writes_by(r, play="p") and r.activities
