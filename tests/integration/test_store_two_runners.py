@@ -26,7 +26,7 @@ from tests.integration.store_fixtures import PG_URL, ensure_pg_database, new_sch
 pytest_plugins = ["tests.integration.prefect_fixtures"]
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTACTS = 24
+CONTACTS = 16
 PLAY = """play: create-on-enroll
 description: Create a Lead for every enrolled contact we do not know yet (D-WB-3)
 trigger: {type: sequence_enrolled}
