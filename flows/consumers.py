@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable
 from engine.connectors.base import ConnectionProblem, SyncStopped
 from engine.connectors.budget import merge_calls
 from engine.language.model import Play
-from engine.language.vocab import ENGAGEMENT_EVENTS, TRIGGER_EVENTS, EventType, TriggerType
+from engine.language.vocab import EventType
 from engine.results import RULES, AuditRow, Kept, Outcome, Skipped
 from engine.run import apply_batch
 from engine.store import CursorMoved, LeaseHeld, LeaseLost, Pending, Settle
@@ -49,9 +49,7 @@ _LEGACY = ("tracking",)  # consumers of earlier versions (one per Play, plus tra
 def trigger_types(play: Play) -> frozenset[str]:
     """The event types that can fire a Play (coarse routing; the planner applies the filters)."""
     t = play.trigger
-    if t.type == TriggerType.EMAIL_ENGAGEMENT and t.events:
-        return frozenset(ENGAGEMENT_EVENTS[e].value for e in t.events if e in ENGAGEMENT_EVENTS)
-    return frozenset(e.value for e in TRIGGER_EVENTS.get(t.type, frozenset()))
+    return t.event_types  # the one trigger routing (engine.language.vocab.trigger_event_types)
 
 
 def batch_types(rt: Runtime) -> frozenset[str]:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
-from engine.evaluate.events import normalize_email
+from engine.evaluate.events import email_key
 from engine.results import Kept, Skipped, SkipReason, json_value
 
 if TYPE_CHECKING:
@@ -28,11 +28,7 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def norm_email(value: Any) -> str | None:
-    """D-WB-5: the match key of an email (trimmed, case-insensitive; the one rule lives in
-    `engine.evaluate.events.normalize_email`); None for a missing/blank value."""
-    email, _problem = normalize_email(value)
-    return email
+norm_email = email_key  # D-WB-5: the match key of an email, the one rule (engine.evaluate.events)
 
 
 # ---- what goes in ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import date, datetime, timedelta, timezone
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Collection, Iterable, Mapping
 
 from engine.diagnostics import Diagnostic, did_you_mean, error, warning
 from engine.language.jsonpos import Locator
@@ -381,20 +381,19 @@ def event_from(obj: Any) -> Event:
     return ev
 
 
-def first_copies(events: Iterable[Event], seen: set[str] | None = None) -> tuple[list[Event], list[Event]]:
+def first_copies(events: Iterable[Event], seen: Collection[str] = ()) -> tuple[list[Event], list[Event]]:
     """D-RUN-1: an event id already seen is a duplicate; the first copy in ingest order (for a file:
     line order) counts, whatever its `at`. Returns (the first copies, in the order given; the later
-    copies, to be ignored and reported). `seen` carries the ids of earlier batches and is updated.
-    Dedupe with this BEFORE ordering by `at`."""
-    if seen is None:
-        seen = set()
+    copies and those whose id is in `seen`, the ids of earlier batches: to ignore and report as
+    ``duplicate_event``). Dedupe with this BEFORE ordering by `at`; `seen` is not modified."""
     firsts: list[Event] = []
     later: list[Event] = []
+    new: set[str] = set()
     for ev in events:
-        if ev.id in seen:
+        if ev.id in new or ev.id in seen:
             later.append(ev)
         else:
-            seen.add(ev.id)
+            new.add(ev.id)
             firsts.append(ev)
     return firsts, later
 

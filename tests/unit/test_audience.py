@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.evaluate.audience import members, parse_csv, parse_duration
+from engine.evaluate.audience import members, parse_duration, read_csv
 from engine.evaluate.events import event_from, parse_time
 from engine.language.model import Audience
 from engine.evaluate.tracking import TrackingConfig, TrackingState
@@ -45,7 +45,7 @@ def test_exclusions_toggle_d_au_2():
 
 
 def test_csv_members_d_au_3():
-    rows = parse_csv("Email,First Name,Company\n Ann@Acme.io ,Ann,Acme\nbad,,\nbo@x.io,Bo,X\nann@acme.io,Dup,\n")
+    rows, _problems = read_csv("Email,First Name,Company\n Ann@Acme.io ,Ann,Acme\nbad,,\nbo@x.io,Bo,X\nann@acme.io,Dup,\n")
     assert [r["email"] for r in rows] == ["ann@acme.io", "bo@x.io", "ann@acme.io"]
     got = members(Audience(csv="a.csv"), TrackingState(), NOW, rows)
     assert got == [{"email": "ann@acme.io", "firstName": "Ann", "company": "Acme"},
