@@ -1,4 +1,4 @@
-"""`MemoryCrm`: a `CrmPort` over a CRM state file (play-language.md §6), held in memory.
+"""`MemoryCrm`: a `CrmPort` over a CRM state file, held in memory.
 
 `plays plan` and `plays test` run `engine.run.apply_batch` against it, exactly as `plays run` runs it
 against Salesforce and HubSpot: the same reads, the same write-time re-check, the same net change per
