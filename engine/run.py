@@ -43,9 +43,13 @@ PER_CALL = {"salesforce": 200, "hubspot": 100}  # records per API call (sObject 
 
 
 def api_minimum(crm: str, reads: int, writes: int, activities: int) -> int:
-    """The fewest API calls one batch needs on plain batch endpoints (D-RUN-3): reading `reads`
-    emails, writing `writes` records, creating `activities` activities —
-    ⌈reads/n⌉ + ⌈writes/n⌉ + ⌈activities/n⌉, n = 200 (Salesforce) or 100 (HubSpot)."""
+    """The fewest API calls one batch needs (D-RUN-3, D-RUN-5): reading `reads` emails, writing
+    `writes` records, creating `activities` activities — HubSpot ⌈reads/100⌉ + ⌈writes/100⌉ +
+    ⌈activities/100⌉ on its batch endpoints; Salesforce by its cheapest paths
+    (`engine.connectors.sf_paths.floor_calls`)."""
+    if crm == "salesforce":  # D-RUN-5: Composite requests and Bulk jobs, not 200 records a call
+        from engine.connectors.sf_paths import floor_calls
+        return floor_calls(reads, writes, activities)
     n = PER_CALL[crm]
     return -(-reads // n) + -(-writes // n) + -(-activities // n)
 Ports = CrmPort | Mapping[str, CrmPort] | Sequence[CrmPort]

@@ -367,3 +367,17 @@ def query_rows(conn: "SalesforceConnector", obj: str, soql: str, kind: str = "pu
     for row in rows:
         row.pop("attributes", None)
     return rows
+
+
+def floor_calls(reads: int, writes: int, activities: int, objects: int = 2) -> int:
+    """The fewest calls a Salesforce batch needs by the cheapest paths (D-RUN-5): reading `reads`
+    emails from `objects` person objects (five queries of 200 a Composite request, or at least a
+    3-call Bulk query job per object), writing `writes` records and logging `activities`
+    (⌈n/1,000⌉ Composite requests, or one Bulk job when cheaper)."""
+    r = math.ceil(objects * math.ceil(reads / COLLECTION) / HEAVY)
+    if reads >= BULK_FROM:
+        r = min(r, objects * BULK_QUERY_CALLS)
+
+    def send(n: int) -> int:
+        return min(composite_write_calls(n), BULK_WRITE_CALLS - 1) if use_bulk_write(n) else composite_write_calls(n)
+    return r + send(writes) + send(activities)

@@ -52,3 +52,13 @@ def test_budget_figures_add_counts_and_keep_levels() -> None:
     assert total == {"read": 3, "write": 3, "api_day_used": 14, "api_day_max": 100, "api_budget": 50}
     assert summary({"salesforce": total}) == [
         "salesforce: 6 API calls (read 3, write 3); today 14 of 100 (14.0%) used by the org, budget 50"]
+
+
+def test_salesforce_floor_is_the_cheapest_path() -> None:
+    """engine.run.api_minimum (the floor a batch's calls are shown against) follows D-RUN-5."""
+    from engine.run import api_minimum
+
+    assert api_minimum("salesforce", 10, 5, 2) == 3            # one Composite request each
+    assert api_minimum("salesforce", 450, 450, 0) == 3         # 6 queries (2 objects): 2 calls; 1 write
+    assert api_minimum("salesforce", 10_000, 10_000, 0) == 10  # a query job per object; one Bulk job
+    assert api_minimum("hubspot", 450, 450, 0) == 10           # batch endpoints of 100
