@@ -43,3 +43,15 @@ def test_due_in_days_beyond_ten_years_is_refused_by_validate(tmp_path):
     result = CliRunner().invoke(app, ["validate", str(tmp_path)])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert " error SCHEMA" in result.stdout and "3650" in result.stdout, result.stdout
+
+
+def test_every_diagnostic_prints_on_one_line():
+    """Found by the fuzz suite: libyaml's reader error spans two lines; user text may hold newlines."""
+    from engine.diagnostics import Diagnostic, Severity
+    from engine.language.loader import load_yaml
+
+    _doc, diags = load_yaml("play: a\nb: \x88\n", "p.play.yaml")
+    assert [(d.code, d.line, d.col) for d in diags] == [("YAML001", 2, 4)]
+    assert "\n" not in diags[0].format()
+    assert Diagnostic("EVENT007", Severity.ERROR, "e", 1, 1, "unknown event key 'a\nb\x00'").format() == \
+        "e:1:1: error EVENT007 unknown event key 'a\\nb\\x00'"
