@@ -4,6 +4,9 @@
    5,000 HubSpot contacts) through `plays run --sandbox-info` (the sandbox lives in this process, so
    the figure is the runner's): total wall time, flow runs used, peak RSS of the runner.
    Goals: <= 120 s and <= 1 GiB on 2 cores.
+   CRM API calls of the batches against the minimum for the records they touched (D-RUN-3: per
+   batch, `engine.run.api_minimum`: HubSpot ⌈reads/100⌉ + ⌈writes/100⌉ + ⌈activities/100⌉,
+   Salesforce its cheapest paths, D-RUN-5): calls_ratio, goal <= 1.10.
 2. Latency: single events posted one at a time to `plays serve`'s ingest endpoint; time from the
    POST to the write being visible in the sandbox, p50 / p95. Goal p95 <= 5 s.
 
@@ -35,6 +38,7 @@ from flows.server import LocalPrefect  # noqa: E402
 from sandbox.server import start_sandbox  # noqa: E402
 
 PLAYS = ROOT / "plays"
+SECRET = "bench-ingest-secret-0123456789abcdef"  # >= 32 bytes (D-OPS-1)
 CLASSES = ["Willing to meet", "Bad Timing", "Negative", "Positive", "Objection/Negative"]
 
 
@@ -89,8 +93,12 @@ def burst(n_events: int, env: dict, folder: Path) -> dict:
         requests = sb.counters().get("requests")
     fields = sum(r["fields"] for r in out["runs"].values())
     acts = sum(r["activities"] for r in out["runs"].values())
+    api = out.get("api") or {}
+    calls = sum(a["calls"] for a in api.values())
+    minimum = sum(a["minimum"] for a in api.values())
     return {"events": count, "wall_s": wall, "flow_runs": out["flow_runs"], "peak_mib": peak_mib,
-            "fields": fields, "activities": acts, "crm_requests": requests}
+            "fields": fields, "activities": acts, "crm_requests": requests, "api": api, "calls": calls,
+            "minimum": minimum, "calls_ratio": calls / minimum if minimum else float("nan")}
 
 
 def _lines(stream) -> queue.Queue:
@@ -107,7 +115,7 @@ def latency(n: int, env: dict, folder: Path, gap: float) -> list[float]:
     with start_sandbox(seed={"salesforce": {"Lead": leads, "Contact": []}, "hubspot": {"contacts": []}}) as sb:
         info = folder / "lat-sandbox.json"
         info.write_text(json.dumps(sb.info))
-        senv = dict(env, PLAYS_INGEST_SECRET="bench", PLAYS_DATABASE_URL=f"sqlite:///{folder / 'serve.db'}")
+        senv = dict(env, PLAYS_INGEST_SECRET=SECRET, PLAYS_DATABASE_URL=f"sqlite:///{folder / 'serve.db'}")
         proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--plays", str(PLAYS), "--port", "0",
                                  "--sandbox-info", str(info)], env=senv, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True, start_new_session=True)
@@ -121,7 +129,7 @@ def latency(n: int, env: dict, folder: Path, gap: float) -> list[float]:
                       "sequence": "Q4", "reply": {"classification": "Willing to meet"}}
                 body = json.dumps(ev).encode()
                 t0 = time.perf_counter()
-                r = requests.post(ready["ingest"], data=body, headers=signed_headers("bench", body), timeout=10)
+                r = requests.post(ready["ingest"], data=body, headers=signed_headers(SECRET, body), timeout=10)
                 assert r.status_code == 202, r.text
                 rid = f"00Q5gLAT{i:010d}"
                 while time.perf_counter() - t0 < 60:
@@ -160,7 +168,13 @@ def main() -> None:
     rows = [("burst events", f"{b['events']}"), ("burst wall time (s)", f"{b['wall_s']:.1f}  (goal <= 120)"),
             ("flow runs used", f"{b['flow_runs']}"), ("runner peak RSS (MiB)", f"{b['peak_mib']:.0f}  (goal <= 1024)"),
             ("fields written", f"{b['fields']}"), ("activities", f"{b['activities']}"),
-            ("CRM requests", f"{b['crm_requests']}"), ("events/s", f"{b['events'] / b['wall_s']:.0f}"),
+            ("CRM requests (all, incl. login/describe/pull)", f"{b['crm_requests']}"),
+            *[(f"  {crm}: batch API calls / minimum", f"{a['calls']} / {a['minimum']}") for crm, a in b["api"].items()],
+            ("batch API calls", f"{b['calls']}"),
+            ("minimum for the records touched", f"{b['minimum']}  = sum over batches of engine.run.api_minimum "
+                                                "(HubSpot 100 records a call; Salesforce D-RUN-5 paths)"),
+            ("calls_ratio", f"{b['calls_ratio']:.2f}  (goal <= 1.10)"),
+            ("events/s", f"{b['events'] / b['wall_s']:.0f}"),
             ("single-event latency p50 (s)", f"{p50:.2f}"), ("single-event latency p95 (s)", f"{p95:.2f}  (goal <= 5)"),
             ("latency samples", f"{len(lat)}: " + " ".join(f"{x:.2f}" for x in lat))]
     width = max(len(k) for k, _ in rows)
@@ -168,6 +182,7 @@ def main() -> None:
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
     print(f"RESULT events={b['events']} wall_s={b['wall_s']:.1f} flow_runs={b['flow_runs']} "
+          f"crm_calls={b['calls']} crm_calls_minimum={b['minimum']} calls_ratio={b['calls_ratio']:.2f} "
           f"peak_mib={b['peak_mib']:.0f} latency_p50_s={p50:.2f} latency_p95_s={p95:.2f} "
           f"cores={os.cpu_count()}")
 

@@ -73,7 +73,10 @@ def graph(
         raise typer.Exit(1)
     if format == GraphFormat.svg:
         doc = ws.play_docs.get(built.id)
-        text = play_svg(built, ws.integration, ws.crm_objects, node_notes(doc.data) if doc else None)
+        from cli.site.collect import problems_by_node
+
+        text = play_svg(built, ws.integration, ws.crm_objects, node_notes(doc.data) if doc else None,
+                        problems=problems_by_node(file, built, own))
     else:
         text = to_mermaid(built) if format == GraphFormat.mermaid else to_dot(built)
     if format == GraphFormat.png:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from typing import Optional
 
 import typer
@@ -46,6 +47,19 @@ def _root(
                                                 help="Print the installed version and exit."),
 ) -> None:
     """The root options; each command is registered by its module."""
+    _escape_surrogates()
+
+
+def _escape_surrogates() -> None:
+    """Text from events and CRM states may hold lone surrogates ("\\ud800" in JSON): printed as
+    escapes, never a UnicodeEncodeError (D-OPS-3). In JSON output the escape is valid JSON."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a stream already written to in another mode
+                pass
 
 
 COMMAND_MODULES = (
@@ -60,6 +74,7 @@ COMMAND_MODULES = (
     "cli.backfill_cmd",
     "cli.schema_cmd",
     "cli.init_cmd",
+    "cli.docs_cmd",
 )
 
 for _name in COMMAND_MODULES:

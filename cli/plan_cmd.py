@@ -21,14 +21,14 @@ from typing import Any, Optional
 import typer
 
 from cli import report
-from engine.evaluate.audience import read_csv
 from engine.evaluate.crmstate import CrmState, parse_crm_state_text
-from engine.diagnostics import Diagnostic, Severity, error, warning
+from engine.diagnostics import Diagnostic, Severity, error
 from engine.evaluate.events import parse_events_text, parse_time
 from engine.results import Outcome as PlanResult
 from engine.run import plan_on_state
 from engine.language.schema_check import SchemasMissing
-from engine.workspace import PLAY_SUFFIXES, TEST_SUFFIXES, PathNotFound, Workspace, discover, load_workspace
+from engine.workspace import (PLAY_SUFFIXES, TEST_SUFFIXES, PathNotFound, Workspace, discover, load_workspace,
+                              read_audiences)
 
 
 class Format(str, Enum):
@@ -51,32 +51,6 @@ def read_crm_state(path: str) -> tuple[dict | None, list[Diagnostic]]:
     except OSError as exc:
         return None, [error("CRMSTATE001", path, (1, 1), f"cannot read the CRM state file: {exc.strerror or exc}")]
     return parse_crm_state_text(text, path)
-
-
-def read_audiences(plays: dict, docs: dict | None = None) -> tuple[dict[str, list], list[Diagnostic]]:
-    """CSV audience rows for every schedule Play with `audience.csv` (relative to the Play file);
-    `docs` (Play documents by id) place a file that cannot be read at the `csv` value."""
-    rows: dict[str, list] = {}
-    diags: list[Diagnostic] = []
-    for pid, play in plays.items():
-        aud = play.trigger.audience
-        if aud is None or not aud.csv:
-            continue
-        folder = Path(play.file).parent if play.file else Path(".")
-        path = folder / aud.csv
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            doc = (docs or {}).get(pid)
-            pos = doc.pos(("trigger", "audience", "csv")) if doc is not None else (1, 1)
-            why = "it is not UTF-8" if isinstance(exc, UnicodeDecodeError) else (exc.strerror or type(exc).__name__)
-            diags.append(warning("AUDIENCE001", play.file or pid, pos,
-                                 f"audience CSV '{aud.csv}' cannot be read ({why}); the audience is empty",
-                                 "the path is relative to the Play file's folder"))
-            continue
-        rows[pid], problems = read_csv(text, str(path))
-        diags += problems
-    return rows, diags
 
 
 def _emit_diags(diags: list[Diagnostic], files: int = 0) -> None:

@@ -151,9 +151,14 @@ def _sandbox_info(path: str) -> dict:
 def _preflight(settings: Any) -> None:
     """Connect to the CRMs before anything runs: a connection problem is exit 2, said once (D-SY-3)."""
     from engine.connectors.base import ConnectionProblem
+    from engine.store import StoreUnavailable
     from flows.runtime import get_runtime
 
-    conns = get_runtime(settings).connectors()
+    try:
+        rt = get_runtime(settings)
+    except StoreUnavailable as exc:  # said without the URL's password (D-OPS-2), no traceback
+        _fail(str(exc))
+    conns = rt.connectors()
     if isinstance(conns, ConnectionProblem):
         _fail(conns.format())
 
@@ -217,6 +222,11 @@ def print_summary(result: Any, ingested: Any, read: int, ui: str, store_desc: st
     out.append("")
     out.append(f"Totals: {c['writes']} records written ({c['fields']} fields), {c['activities']} activities, "
                f"{c['kept']} kept, {c['skipped']} skipped.")
+    if total.api:
+        calls = sum(a["calls"] for a in total.api.values())
+        least = sum(a["minimum"] for a in total.api.values())
+        out.append(f"CRM API calls: {calls} (the minimum for the records touched: {least}; each record read once "
+                   f"and written once per batch, D-RUN-3).")
     out.append(f"See every run, its tables and logs in the Prefect UI: {ui}/runs")
     sys.stdout.write("\n".join(out) + "\n")
     sys.stdout.flush()
@@ -229,7 +239,7 @@ def summary_json(result: Any, ingested: Any, read: int, ui: str) -> dict:
     return {"events": {"read": read, "stored": ingested.stored, "duplicates": ingested.duplicates},
             "flow_runs": result.flow_runs, "ui": ui,
             "runs": {n: {"events": r.events, "batches": r.batches, **r.counts} for n, r in result.reports.items()},
-            "calls": total.calls, "writes": [as_row(r) for r in total.writes],
+            "calls": total.calls, "api": total.api, "writes": [as_row(r) for r in total.writes],
             "kept": [as_row(r) for r in total.kept], "activities": [as_row(r) for r in total.activities],
             "skipped": [as_row(r) for r in total.skipped], "failed": result.failed}
 
@@ -339,12 +349,18 @@ def run_cmd(
 
 def demo_cmd(
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Keep the Prefect UI up until Ctrl-C."),
-    plays: str = typer.Option("plays", "--plays", help="Folder of Plays."),
-    events: str = typer.Option(DEMO_EVENTS, "--events", help="Events file."),
-    crm_state: str = typer.Option(DEMO_STATE, "--crm-state", help="CRM state the sandbox starts from."),
+    plays: Optional[str] = typer.Option(None, "--plays", help="Folder of Plays (default: the example Plays "
+                                        "shipped with plays)."),
+    events: Optional[str] = typer.Option(None, "--events", help="Events file (default: the demo events)."),
+    crm_state: Optional[str] = typer.Option(None, "--crm-state", help="CRM state the sandbox starts from "
+                                            "(default: the demo CRM state)."),
 ) -> None:
     """The embedded default: sandbox CRM + local Prefect + the example Plays and events, end to end."""
+    from cli.packaged import demo_files
     from flows.local import plays_home
+
+    packaged = demo_files()  # package data: works from an installed wheel, in any folder
+    plays, events, crm_state = plays or str(packaged[0]), events or str(packaged[1]), crm_state or str(packaged[2])
 
     state = _read_state(crm_state)
     os.environ.setdefault("PLAYS_HOME", str(plays_home()))

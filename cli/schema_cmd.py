@@ -7,7 +7,8 @@ the field names of each Salesforce object and HubSpot's contact properties becom
 of ``fields:`` / ``properties:`` / ``default_values:`` / ``overwrite:`` (so they complete and a typo
 is underlined), and a picklist field's values become an ``enum`` (a template string stays allowed).
 Only fields a Play can write are offered: supported types (D-FT-1), updateable or createable.
-The engine's own checks remain the judge; the editor schema is a convenience that never rejects
+The integration schema is narrowed the same way (owned fields, tracking targets, default values,
+mapping dates). The engine's own checks remain the judge; the editor schema is a convenience that never rejects
 more than `plays validate` does, except an unknown or unwritable field name, which it also rejects.
 
 Exit codes: 0 written; 2 a setup problem (a missing folder, no snapshots for ``--workspace``).
@@ -116,12 +117,10 @@ def workspace_play_schema(play: dict, crm_objects: Mapping[str, Mapping[str, Obj
             defs[f"sf_fields_{name}"], defs[f"sf_overwrite_{name}"] = fields, overwrite
         if len(present) == 2:
             defs["sf_fields_auto"], defs["sf_overwrite_auto"] = _auto_defs(sf["Lead"], sf["Contact"])
-            autos = "auto"
         else:  # only one object in the snapshot: `auto` can only find that one
             defs["sf_fields_auto"], defs["sf_overwrite_auto"] = defs[f"sf_fields_{present[0]}"], \
                 defs[f"sf_overwrite_{present[0]}"]
-            autos = "auto"
-        for name in [*present, autos, None]:
+        for name in [*present, "auto", None]:  # None: `object` left out, which means auto
             key = name or "auto"
             branches.append(_when_object(name, {"properties": {
                 "fields": {"$ref": f"#/$defs/sf_fields_{key}"},
@@ -137,6 +136,37 @@ def workspace_play_schema(play: dict, crm_objects: Mapping[str, Mapping[str, Obj
                          ("overwrite", "hs_overwrite")):
             node["properties"][key] = {**{k: v for k, v in node["properties"][key].items()
                                           if k == "description"}, "$ref": f"#/$defs/{ref}"}
+    return schema
+
+
+def _names(objects: Iterable[ObjectSchema]) -> list[str]:
+    return sorted({n for obj in objects for n, f in obj.fields.items() if _writable(f)})
+
+
+def _name_keys(names: list[str], value: dict, description: str) -> dict:
+    """A mapping whose keys are these field names (they complete; others are underlined)."""
+    return {"description": description, "type": "object", "additionalProperties": False,
+            "properties": {n: value for n in names}}
+
+
+def workspace_integration_schema(integration: dict, crm_objects: Mapping[str, Mapping[str, ObjectSchema]]) -> dict:
+    """The integration schema narrowed the same way: owned fields, tracking targets, default values and
+    mapping dates name fields of the snapshot (Salesforce: Lead or Contact)."""
+    schema = copy.deepcopy(integration)
+    schema["$id"] = WORKSPACE_ID.replace("play.schema", "integration.schema")
+    defs = schema["$defs"]
+    for crm, name_def, objects in (
+            ("salesforce", "sfFieldName", [o for n, o in (crm_objects.get("salesforce") or {}).items() if n in SF_OBJECTS]),
+            ("hubspot", "hsPropertyName", [o for n, o in (crm_objects.get("hubspot") or {}).items() if n == "contacts"])):
+        if not objects:
+            continue
+        names = _names(objects)
+        defs[name_def] = {"description": defs[name_def].get("description", ""), "enum": names}
+        props = defs[crm]["properties"]
+        for key, value in (("default_values", {"$ref": "#/$defs/literal"}),
+                           ("field_mappings_since", {"$ref": "#/$defs/datetime"})):
+            if key in props:
+                props[key] = _name_keys(names, value, props[key].get("description", ""))
     return schema
 
 
@@ -161,6 +191,8 @@ def write_schemas(out: Path, workspace_objects: Optional[dict] = None) -> list[P
     schemas = packaged_schemas()
     if workspace_objects is not None:
         schemas["play.schema.json"] = workspace_play_schema(schemas["play.schema.json"], workspace_objects)
+        schemas["integration.schema.json"] = workspace_integration_schema(schemas["integration.schema.json"],
+                                                                          workspace_objects)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, schema in schemas.items():

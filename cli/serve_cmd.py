@@ -35,7 +35,8 @@ def serve_cmd(
 ) -> None:
     """Long-running: a deployment per Play with event triggers and schedules, the sync flow, and the
     signed ingest endpoint (secret from $PLAYS_INGEST_SECRET)."""
-    from flows.ingest import SECRET_ENV
+    from flows.ingest import SECRET_ENV, check_secret
+    from flows.local import ServeLocked, serve_lock
     from flows.runtime import close_runtimes
     from flows.serve import seconds
 
@@ -43,6 +44,8 @@ def serve_cmd(
     secret = os.environ.get(SECRET_ENV)
     if not secret:
         _fail(f"set {SECRET_ENV} (the shared secret senders sign POST /events with)")
+    if check_secret(secret):
+        _fail(check_secret(secret))
     if crm_state and crm != Crm.sandbox:
         _fail("--crm-state needs --crm sandbox")
     if sync_every:
@@ -58,6 +61,14 @@ def serve_cmd(
         sandbox = _start_sandbox(state)
         info = sandbox.info
     settings = _settings(plays, db, info)
+    lock = None
+    if not os.environ.get("PREFECT_API_URL"):  # a local Prefect server: one serve per home
+        try:
+            lock = serve_lock()
+        except ServeLocked as exc:
+            if sandbox is not None:
+                sandbox.stop()
+            _fail(str(exc))
     _preflight(settings)
     target = _prefect()
 
@@ -69,18 +80,40 @@ def serve_cmd(
         sys.stderr.write(f"Serving {len(ws.plays)} Plays. POST signed events to {served.ingest_url}; "
                          f"Prefect UI: {target.ui_url}. Ctrl-C stops.\n")
 
-    from flows.serve import serve
+    from flows.serve import PrefectGone, serve
 
+    code = 0
     try:
         serve(settings, secret=secret, host=host, port=port, sync_every=sync_every, executor=executor,
               on_ready=ready)
     except OSError as exc:
-        _fail(f"cannot serve on {host}:{port}: {exc}")
+        sys.stderr.write(f"error: cannot serve on {host}:{port}: {exc}\n")
+        code = 2
+    except PrefectGone as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        code = 2
     finally:
         close_runtimes()
         target.stop()
         if sandbox is not None:
             sandbox.stop()
+        if lock is not None:
+            lock.close()
+    _exit_now_if_stuck(code)
+    if code:
+        raise typer.Exit(code)
+
+
+def _exit_now_if_stuck(code: int) -> None:
+    """Ctrl-C always stops within seconds: flow runs still stuck (e.g. on an API that went away)
+    are abandoned — their events stay pending — rather than waited for at interpreter exit."""
+    import threading
+
+    if any(t.is_alive() and t.name.startswith("plays-run") for t in threading.enumerate()):
+        sys.stderr.write("stopped; flow runs still in progress were abandoned (their events stay pending)\n")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 # -------------------------------------------------------------------------------------- ingest, skipped
@@ -98,11 +131,10 @@ def ingest_cmd(
     if url:
         _post_events(url, loaded.events, batch)
         return
-    from engine.store import Store
     from flows.consumers import trigger_types
 
     ws = _load_plays(plays)
-    store = Store(db)
+    store = _open_store(db)
     try:
         result = _ingest(store, loaded.events, "ingesting")
     finally:
@@ -121,12 +153,20 @@ def ingest_cmd(
     sys.stdout.write(f"{len(loaded.events)} events: {result.stored} new, {result.duplicates} already stored\n")
 
 
+def _open_store(db: Optional[str]):
+    from engine.store import Store, StoreUnavailable
+
+    try:
+        return Store(db)
+    except StoreUnavailable as exc:
+        _fail(str(exc))
+
+
 def _post_events(url: str, events: list[dict], batch: int) -> None:
     import requests
 
     from flows.ingest import SECRET_ENV, signed_headers
 
-    crm = require_crm(crm, sandbox_info, "serve")
     secret = os.environ.get(SECRET_ENV)
     if not secret:
         _fail(f"set {SECRET_ENV} to sign the requests")
@@ -157,7 +197,7 @@ def skipped_cmd(
     limit: Optional[int] = typer.Option(None, "--limit", help="At most this many rows."),
 ) -> None:
     """The Skipped Records view: every record not written, with its reason (D-WB-9)."""
-    from engine.store import Store, parse_time
+    from engine.store import parse_time
 
     when = None
     if since:
@@ -168,7 +208,7 @@ def skipped_cmd(
     if missing:
         _fail(f"no store at {missing}: nothing has run here yet (`plays run` or `plays serve` create it; "
               f"--db or $PLAYS_DATABASE_URL name another store)")
-    store = Store(db)
+    store = _open_store(db)
     try:
         rows = store.skipped(since=when, limit=limit)
     finally:
@@ -204,15 +244,39 @@ def worker_cmd(
 ) -> None:
     """Scale-out: register one deployment per Play on a process work pool (module entrypoint
     `flows.entry`), then run a process worker for it (`prefect worker start` does the same)."""
+    from flows.server import healthy
     from flows.workers import deploy_to_pool, start_worker
 
-    ws = _load_plays(plays)
-    if not os.environ.get("PREFECT_API_URL"):
-        _fail("set PREFECT_API_URL to the shared Prefect server (see docs/runtime.md)")
-    names = deploy_to_pool(pool, plays, ws)
+    from engine.workspace import PathNotFound, load_workspace
+
+    try:
+        ws = load_workspace([plays])
+    except PathNotFound as exc:
+        _fail(f"WORKER002 --plays: {exc} (run `plays worker` from the folder holding your Plays, or pass --plays DIR)")
+    if ws.errors:
+        _load_plays(plays)  # prints the Plays' problems, exit 1
+    if not ws.plays:
+        _fail(f"WORKER002 no Plays in {plays}: nothing to deploy (run `plays worker` from the folder holding your "
+              f"Plays, or pass --plays DIR)")
+    api = os.environ.get("PREFECT_API_URL")
+    if not api:
+        _fail("WORKER003 set PREFECT_API_URL to the shared Prefect server (see docs/operations.md)")
+    if not healthy(api, timeout=5.0):
+        _fail(f"WORKER003 the Prefect API at {api} does not answer: start the Prefect server, or fix PREFECT_API_URL")
+    try:
+        names = deploy_to_pool(pool, plays, ws)
+    except Exception as exc:  # noqa: BLE001 - an API refusal is a message, not a traceback
+        _fail(f"WORKER004 could not register the deployments on pool {pool}: {type(exc).__name__}: {exc}")
     sys.stdout.write("\n".join(f"deployment {n} on pool {pool}" for n in names) + "\n")
-    if not deploy_only:
+    if deploy_only:
+        return
+    if not os.environ.get("PLAYS_DATABASE_URL"):
+        sys.stderr.write("warning: PLAYS_DATABASE_URL is not set: this worker's flow runs use plays.db in their "
+                         "working folder\n")
+    try:
         start_worker(pool)
+    except Exception as exc:  # noqa: BLE001
+        _fail(f"WORKER004 the worker stopped: {type(exc).__name__}: {exc}")
 
 
 def register(app: typer.Typer) -> None:

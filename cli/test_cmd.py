@@ -22,12 +22,12 @@ from typing import List, Optional
 import typer
 
 from cli import formats, report
-from cli.plan_cmd import read_audiences
 from engine.diagnostics import Severity
 from engine.evaluate.playtest import expectation_path, run_test
 from engine.run import plan_on_state
 from engine.language.schema_check import SchemasMissing
-from engine.workspace import INTEGRATION_NAMES, PLAY_SUFFIXES, TEST_SUFFIXES, PathNotFound, Workspace, load_workspace
+from engine.workspace import (INTEGRATION_NAMES, PLAY_SUFFIXES, TEST_SUFFIXES, PathNotFound, Workspace, load_workspace,
+                              read_audiences)
 
 
 def _line(stream, style: str, text: str, tty: bool) -> None:

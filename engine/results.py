@@ -38,6 +38,7 @@ class SkipReason(StrEnum):
     UNTRACKED_DOMAIN = "untracked_domain"    # D-TR-2
     CRM_REJECTED = "crm_rejected"            # at run time: detail holds the CRM's message
     DUPLICATE_EVENT = "duplicate_event"      # D-RUN-1: a later copy of an event id already seen
+    TEMPLATE_ERROR = "template_error"        # D-OPS-3: a template broke a limit or failed (detail: its code)
 
 
 RULES: dict[str, str] = {  # the rule behind each reason, for logs and summaries
@@ -54,6 +55,7 @@ RULES: dict[str, str] = {  # the rule behind each reason, for logs and summaries
     SkipReason.UNTRACKED_DOMAIN: "D-TR-2: the link is not on a web tag domain",
     SkipReason.CRM_REJECTED: "the CRM refused the write",
     SkipReason.DUPLICATE_EVENT: "D-RUN-1: an event id already seen is applied once",
+    SkipReason.TEMPLATE_ERROR: "D-OPS-3: a template broke a limit or failed; the field is not written",
 }
 
 
@@ -223,6 +225,8 @@ class Outcome:
     calls: dict[str, dict[str, int]] = field(default_factory=dict)
     tracking_state: Any = None
     audit: list[AuditRow] = field(default_factory=list)
+    used: dict[str, int] = field(default_factory=dict)     # API calls this batch made, by CRM
+    minimum: dict[str, int] = field(default_factory=dict)  # the fewest it could make (engine.run.api_minimum)
 
     @property
     def ok(self) -> bool:

@@ -39,6 +39,19 @@ from engine.language.model import Integration, Play
 from engine.results import Activity, AuditRow, Kept, Outcome, Skipped, SkipReason, Write
 
 PERSON_OBJECTS = {"salesforce": ("Lead", "Contact"), "hubspot": ("contacts",)}
+PER_CALL = {"salesforce": 200, "hubspot": 100}  # records per API call (sObject Collections / batch endpoints)
+
+
+def api_minimum(crm: str, reads: int, writes: int, activities: int) -> int:
+    """The fewest API calls one batch needs (D-RUN-3, D-RUN-5): reading `reads` emails, writing
+    `writes` records, creating `activities` activities — HubSpot ⌈reads/100⌉ + ⌈writes/100⌉ +
+    ⌈activities/100⌉ on its batch endpoints; Salesforce by its cheapest paths
+    (`engine.connectors.sf_paths.floor_calls`)."""
+    if crm == "salesforce":  # D-RUN-5: Composite requests and Bulk jobs, not 200 records a call
+        from engine.connectors.sf_paths import floor_calls
+        return floor_calls(reads, writes, activities)
+    n = PER_CALL[crm]
+    return -(-reads // n) + -(-writes // n) + -(-activities // n)
 Ports = CrmPort | Mapping[str, CrmPort] | Sequence[CrmPort]
 
 
@@ -66,7 +79,8 @@ def compiled_plays(plays: Mapping[str, Play] | Iterable[Play] | CompiledPlays, i
 def apply_batch(batch: Iterable[Event | Mapping[str, Any]], plays: Mapping[str, Play] | Iterable[Play] | CompiledPlays,
                 integration: Integration, crm: Ports, clock: Any = system_clock, *, tracking_state: Any = None,
                 crm_objects: Mapping[str, Mapping[str, ObjectSchema]] | None = None,
-                audiences: Mapping[str, Iterable[Mapping[str, Any]]] | None = None, now: Any = None) -> Outcome:
+                audiences: Mapping[str, Iterable[Mapping[str, Any]]] | None = None, now: Any = None,
+                audit: bool = True) -> Outcome:
     """Apply one batch to the CRMs of `crm` (a port, or ports by CRM); see the module docstring.
 
     Args:
@@ -80,6 +94,7 @@ def apply_batch(batch: Iterable[Event | Mapping[str, Any]], plays: Mapping[str, 
         crm_objects: field metadata by CRM (default: read from the port when it can describe).
         audiences: CSV rows of `schedule` Plays' audiences, by Play id.
         now: run `schedule` Plays at this time (None: they do not run).
+        audit: build the audit rows (`Outcome.audit`; a plan has no use for them).
     """
     conns = ports(crm)
     integ = only(integration, conns)
@@ -91,7 +106,9 @@ def apply_batch(batch: Iterable[Event | Mapping[str, Any]], plays: Mapping[str, 
     result = Outcome()
     state: dict[str, Any] = {}
     metadata: dict[str, Mapping[str, ObjectSchema]] = dict(crm_objects or {})
+    read_calls: dict[str, int] = {}
     for name, port in conns.items():
+        start = sum(port.calls().values())
         try:
             state[name] = port.read_records(sorted(emails), objects=PERSON_OBJECTS[name]) if emails else {}
             if name not in metadata and hasattr(port, "read_metadata"):
@@ -104,14 +121,21 @@ def apply_batch(batch: Iterable[Event | Mapping[str, Any]], plays: Mapping[str, 
             result.stopped = SyncStopped(name, "read_refused", f"{exc.code}: {exc.message}",
                                          "the CRM refused to read the records (permission on an object or field?)")
             return _finish(result, conns)
+        read_calls[name] = sum(port.calls().values()) - start
     planner = Planner(compiled, integ, state, tracking_state=tracking_state, crm_objects=metadata,
                       audiences=audiences, report_records=False)
     planner.feed(events)
     if now is not None and compiled.schedules:
         planner.run_schedules(now)
     planned = planner.result()
-    out = write_plan(conns, planned, integration=integ, current=state, clock=clock)
+    before = {name: sum(port.calls().values()) for name, port in conns.items()}
+    out = write_plan(conns, planned, integration=integ, current=state, clock=clock, audit=audit)
     out.tracking_state = None if out.stopped else planner.tracking_state.to_dict()
+    for name, port in conns.items():
+        written = {(w.object, w.record) for w in out.written if w.crm == name}
+        acts = sum(1 for a in out.logged if a.crm == name)
+        out.minimum[name] = api_minimum(name, len(emails), len(written), acts)
+        out.used[name] = read_calls[name] + sum(port.calls().values()) - before[name]
     return out
 
 
@@ -135,10 +159,12 @@ def plan_on_state(plays: Mapping[str, Play] | Iterable[Play] | CompiledPlays, in
     compiled = compiled_plays(plays, integration)
     out = apply_batch(events, compiled, integration, conns, tracking_state=tracking_state,
                       crm_objects=crm_objects or {}, audiences=audiences,
-                      now=when if compiled.schedules else None)
-    unsyncable = [Skipped(rec.email_problem, rec.crm, rec.object, rec.id, raw, detail=detail)
-                  for rec, raw, detail in CrmState.from_dict(crm_state).unmatchable_report()]
-    out.skipped = tuple(unsyncable) + tuple(out.skipped)
+                      now=when if compiled.schedules else None, audit=False)
+    # records that can never sync (D-WB-5), reported as the runtime's CRM pull reports them
+    unsyncable = {c: conn.unsyncable() for c, conn in conns.items()}
+    report = CrmState.from_dict({c: rows for c, rows in unsyncable.items() if rows}).unmatchable_report()
+    out.skipped = tuple(Skipped(rec.email_problem, rec.crm, rec.object, rec.id, raw, detail=detail)
+                        for rec, raw, detail in report) + tuple(out.skipped)
     return out
 
 
@@ -155,7 +181,8 @@ def _audience_emails(compiled: CompiledPlays, tracking_state: Any, now: Any,
 
 
 def _finish(result: Outcome, conns: Mapping[str, CrmPort]) -> Outcome:
-    result.calls = {crm: conn.calls() for crm, conn in conns.items()}
+    # calls by kind, and the day's usage the CRM reports against the budget (D-RUN-5)
+    result.calls = {crm: {**conn.calls(), **getattr(conn, "api_usage", dict)()} for crm, conn in conns.items()}
     return result
 
 
@@ -217,7 +244,8 @@ def net_changes(crm: str, writes: Sequence[Write], current: Mapping[tuple[str, s
         w: Write = slot["write"]
         sources = tuple(slot["sources"])
         if slot["op"] == "create" or not w.record:
-            send.append(RecordWrite(crm, w.object, None, w.email, "create", dict(slot["fields"]), sources))
+            send.append(RecordWrite(crm, w.object, None, w.email, "create", dict(slot["fields"]), sources,
+                                    owners=dict(slot["by"])))
             continue
         now = current.get((w.object, w.record))
         if now is None:
@@ -239,7 +267,8 @@ def net_changes(crm: str, writes: Sequence[Write], current: Mapping[tuple[str, s
                 play, node = slot["by"].get(name, (None, None))
                 kept.append(Kept(play, node, crm, w.object, w.record, name, have, value, "not_blank", w.email))
         before = {name: now.get(name) for name in fields}
-        record = RecordWrite(crm, w.object, w.record, w.email, "update", fields, sources, before)
+        record = RecordWrite(crm, w.object, w.record, w.email, "update", fields, sources, before,
+                             {f: slot["by"][f] for f in fields if f in slot["by"]})
         (send if fields else unchanged).append(record)
     return send, unchanged, kept, skipped
 
@@ -265,7 +294,7 @@ def _merge(result: Outcome, sent: Sent) -> None:
 
 
 def write_plan(crm: Ports, planned: Outcome, *, integration: Integration, current: Mapping[str, Any] | None = None,
-               clock: Any = system_clock) -> Outcome:
+               clock: Any = system_clock, audit: bool = True) -> Outcome:
     """Send a plan's net changes and activities through the ports, re-checked at write time.
 
     `current` holds the records the plan was computed on, read in this same batch (§6 format by
@@ -327,7 +356,7 @@ def write_plan(crm: Ports, planned: Outcome, *, integration: Integration, curren
     done = {(a.crm, a.object, a.external_id) for a in result.logged}
     result.activities = tuple(a for a in planned.activities if id(a) in landed_acts
                               and (a.crm, a.object, _activity(a, a.record).external_id) in done)
-    result.audit = audit_rows(result, planned)
+    result.audit = audit_rows(result, planned) if audit else []
     return _finish(result, conns)
 
 

@@ -24,6 +24,7 @@ from engine.language import schema_check
 from engine.language.checks import check_conflicts, check_integration, check_play
 from engine.language.lenient import build_partial_integration, build_partial_play, is_uncertain
 from engine.language.checks.vocab import check_doc as check_vocab
+from engine.evaluate.audience import read_csv
 from engine.evaluate.crmstate import check_crm_state
 from engine.diagnostics import Diagnostic, Severity, counts, did_you_mean, error, sort_key, warning
 from engine.language.loader import Document, load_file
@@ -324,3 +325,33 @@ def _read_snapshots(f: _File, doc: Document, integration: Integration,
             continue
         objects[crm] = parsed
     return objects, diags
+
+
+def read_audiences(plays: dict[str, Play], docs: dict[str, Document] | None = None
+                   ) -> tuple[dict[str, list[dict]], list[Diagnostic]]:
+    """Audience loading, the one place (D-AU-3): the CSV rows of every `schedule` Play with
+    `audience.csv` (relative to the Play file's folder), by Play id, and what was left out as
+    warnings: AUDIENCE001 a file that cannot be read (placed at the `csv` value when `docs`, the
+    Play documents by id, are given), AUDIENCE002/003 from `engine.evaluate.audience.read_csv`.
+    `plays plan`, `plays test` and the runtime all call this; nothing fails silently."""
+    rows: dict[str, list[dict]] = {}
+    diags: list[Diagnostic] = []
+    for pid, play in plays.items():
+        aud = play.trigger.audience
+        if aud is None or not aud.csv:
+            continue
+        folder = Path(play.file).parent if play.file else Path(".")
+        path = folder / aud.csv
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            doc = (docs or {}).get(pid)
+            pos = doc.pos(("trigger", "audience", "csv")) if doc is not None else (1, 1)
+            why = "it is not UTF-8" if isinstance(exc, UnicodeDecodeError) else (exc.strerror or type(exc).__name__)
+            diags.append(warning("AUDIENCE001", play.file or pid, pos,
+                                 f"audience CSV '{aud.csv}' cannot be read ({why}); the audience is empty",
+                                 "the path is relative to the Play file's folder"))
+            continue
+        rows[pid], problems = read_csv(text, str(path))
+        diags += problems
+    return rows, diags

@@ -6,9 +6,13 @@ summary, not listed. Must be called inside a flow run.
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any
 
+from engine.language.model import Play
+from engine.language.run_view import deployment_description, docs_page_url, run_path_markdown
+from engine.connectors.budget import summary as api_summary
 from flows.consumers import ROW_CAP, PullReport, Report
 
 _KEY = re.compile(r"[^a-z0-9-]+")
@@ -58,6 +62,8 @@ def summary_markdown(report: Report, title: str, ui_hint: str | None = None) -> 
              f"| pending (retried later) | {c.get('pending', 0)} |", ""]
     if report.first_seq is not None:
         lines.append(f"Event log positions {report.first_seq}–{report.last_seq}.")
+    if report.calls:  # D-RUN-5: the calls made and the day's usage against the budget
+        lines += ["", "**CRM API calls:**", ""] + [f"- {line}" for line in api_summary(report.calls)]
     if report.stopped:
         lines += ["", f"**Sync stopped:** {report.stopped.format()} — the batch stays pending and is retried."]
     if report.problem:
@@ -76,8 +82,29 @@ def summary_markdown(report: Report, title: str, ui_hint: str | None = None) -> 
     return "\n".join(lines) + "\n"
 
 
-def publish(report: Report, name: str, title: str) -> None:
-    """Create the run's artifacts (one table per non-empty kind, and the summary)."""
+def docs_base() -> str | None:
+    """Where the docs site (`plays docs`) is served or published: ``PLAYS_DOCS_URL``, by default
+    `plays docs serve`'s address; set it empty for no links."""
+    return os.environ.get("PLAYS_DOCS_URL", "http://127.0.0.1:8000/") or None
+
+
+def play_description(play: Play) -> str:
+    """A Play deployment's description: the Play's, with a link to its docs page."""
+    return deployment_description(play, docs_base())
+
+
+def play_path(report: Report, play: Play, integration: Any = None, objects: Any = None) -> str:
+    """The path this run's events took through `play` (picture and step table), for its summary."""
+    rows = {kind: [as_row(r) for r in getattr(report, kind)] for kind in ("writes", "kept", "skipped", "activities")}
+    base = docs_base()
+    return run_path_markdown(play, report.events, rows, docs_page_url(play.id, base) if base else None,
+                             picture=True, integration=integration, objects=objects)
+
+
+def publish(report: Report, name: str, title: str, play: Play | None = None, integration: Any = None,
+            objects: Any = None) -> None:
+    """Create the run's artifacts (one table per non-empty kind, and the summary; for a Play's run
+    the summary also shows the path its events took through the Play)."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     for kind, rows, columns, what in (
@@ -88,8 +115,10 @@ def publish(report: Report, name: str, title: str) -> None:
         if rows:
             create_table_artifact(table=_table(rows, columns), key=artifact_key(name, kind),
                                   description=f"{title}: {what}")
-    create_markdown_artifact(markdown=summary_markdown(report, title), key=artifact_key(name, "summary"),
-                             description=report.message())
+    summary = summary_markdown(report, title)
+    if play is not None:
+        summary += "\n" + play_path(report, play, integration, objects)
+    create_markdown_artifact(markdown=summary, key=artifact_key(name, "summary"), description=report.message())
 
 
 def publish_pull(pull: PullReport, name: str = "plays-sync") -> None:

@@ -28,8 +28,9 @@ from datetime import datetime
 from typing import Any, Callable, Iterable
 
 from engine.connectors.base import ConnectionProblem, SyncStopped
+from engine.connectors.budget import merge_calls
 from engine.language.model import Play
-from engine.language.vocab import ENGAGEMENT_EVENTS, TRIGGER_EVENTS, EventType, TriggerType
+from engine.language.vocab import EventType
 from engine.results import RULES, AuditRow, Kept, Outcome, Skipped
 from engine.run import apply_batch
 from engine.store import CursorMoved, LeaseHeld, LeaseLost, Pending, Settle
@@ -48,9 +49,7 @@ _LEGACY = ("tracking",)  # consumers of earlier versions (one per Play, plus tra
 def trigger_types(play: Play) -> frozenset[str]:
     """The event types that can fire a Play (coarse routing; the planner applies the filters)."""
     t = play.trigger
-    if t.type == TriggerType.EMAIL_ENGAGEMENT and t.events:
-        return frozenset(ENGAGEMENT_EVENTS[e].value for e in t.events if e in ENGAGEMENT_EVENTS)
-    return frozenset(e.value for e in TRIGGER_EVENTS.get(t.type, frozenset()))
+    return t.event_types  # the one trigger routing (engine.language.vocab.trigger_event_types)
 
 
 def batch_types(rt: Runtime) -> frozenset[str]:
@@ -88,6 +87,7 @@ class Report:
     conflict: bool = False
     calls: dict[str, Any] = field(default_factory=dict)
     lease: str | None = None  # D-RUN-4: why this runner sent nothing (the lease's holder)
+    api: dict[str, dict[str, int]] = field(default_factory=dict)  # by CRM: calls made, minimum (D-RUN-3)
 
     @property
     def ok(self) -> bool:
@@ -107,8 +107,10 @@ class Report:
             mine = getattr(self, name)
             mine.extend(getattr(other, name)[: max(0, ROW_CAP - len(mine))])
         for crm, calls in other.calls.items():
-            have = self.calls.setdefault(crm, {})
-            for k, v in calls.items():
+            merge_calls(self.calls.setdefault(crm, {}), calls)  # counts add up, the day's usage does not
+        for crm, api in other.api.items():
+            have = self.api.setdefault(crm, {"calls": 0, "minimum": 0})
+            for k, v in api.items():
                 have[k] = have.get(k, 0) + v
         self.stopped = self.stopped or other.stopped
         self.problem = self.problem or other.problem
@@ -189,6 +191,8 @@ def _fired(rt: Runtime, events: list[dict]) -> Counter:
     for e in events:
         for pid in routes.get(e.get("type"), ()):
             out[pid] += 1
+        if e.get("type") in TRACKING_TYPES:
+            out[None] += 1  # the Play-less share: tracking fields and email activities
     return out
 
 
@@ -243,6 +247,10 @@ def _apply(rt: Runtime, plays: Any, conns: Any, pend: Pending | None, events: li
     now = clock()
     report.batches += 1
     report.calls = result.calls
+    for crm in result.used:
+        api = report.api.setdefault(crm, {"calls": 0, "minimum": 0})
+        api["calls"] += result.used[crm]
+        api["minimum"] += result.minimum.get(crm, 0)
     _add(report, result, audit, _fired(rt, events))
     rows = [a.to_row() for a in audit]
     skipped = [s.to_row() for s in result.skipped]

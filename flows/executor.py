@@ -87,7 +87,8 @@ class InProcessExecutor:
             while not stop.is_set():
                 try:
                     self.step(client)
-                except Exception:  # noqa: BLE001 - an API hiccup must not end the service
-                    log.exception("polling for flow runs failed; retrying")
+                except Exception as exc:  # noqa: BLE001 - an API hiccup must not end the service
+                    log.warning("polling for flow runs failed (%s: %s); retrying", type(exc).__name__,
+                                str(exc).splitlines()[0][:200] if str(exc) else "")
                 stop.wait(self.poll)
-        self.pool.shutdown(wait=True, cancel_futures=False)
+        self.pool.shutdown(wait=False, cancel_futures=True)  # `plays serve` waits a few seconds, no more

@@ -1,18 +1,28 @@
-"""The event ingest endpoint of `plays serve`: ``POST /events`` (one event or a JSON list).
+"""The event ingest endpoint of `plays serve`: ``POST /events`` (one event or a JSON list), served by
+uvicorn + Starlette (both come with Prefect) on a background thread.
 
-Checks, in order, before anything is stored:
+Checks, in order, before anything is stored (D-OPS-1); every refusal is a 4xx with a JSON reason:
 
-- size: a body over `max_bytes` (or a list over `max_events` events) -> 413; no length -> 411;
+- connection: more than `max_connections` open connections -> 429 and closed; a client that has
+  not sent its request headers within `header_timeout` seconds -> 408 and closed; headers over
+  16 KiB -> 400 (h11 refuses them);
+- length, before a byte of the body is read: ``Transfer-Encoding`` or no ``Content-Length`` -> 411;
+  a length that is not a number, or negative -> 400; over `max_bytes` -> 413; a body not complete
+  within `body_timeout` seconds -> 408;
 - signature: ``X-Plays-Timestamp`` (unix seconds) and ``X-Plays-Signature: sha256=<hex>``, the
-  HMAC-SHA256 with the shared secret of ``<timestamp>.<body>``; missing, wrong, outside the time
-  window, or a request already seen within the window (a replay) -> 401;
-- structure: not JSON, or any event structurally broken (`engine.evaluate.events.parse_event` errors) -> 422
-  with every reason; an unknown status or classification is accepted and logged (D-VOC-2).
+  HMAC-SHA256 with the shared secret (at least 32 bytes) of ``<timestamp>.<body>``; missing, wrong
+  or outside the time window -> 401;
+- structure: not JSON, or any event broken (`engine.evaluate.events.parse_event`, or over the sizes
+  and characters of ``event.schema.json`` the store holds) -> 422 naming each bad event (its index
+  and id) and why; an unknown status or classification is accepted and logged (D-VOC-2); more than
+  `max_events` events -> 413.
 
-Then all events of the request are stored in one transaction (idempotent by id) and `on_stored` is
-called with the newly stored ones (the runtime emits Prefect events from there): 202
-``{"stored": n, "duplicates": m}``. ``GET /health`` answers 200. stdlib `http.server`, one thread
-per request.
+Then the request's events and its signature are stored in one transaction (idempotent by id): a
+signature counts as used only once its events are committed, so a sender may retry after any
+failure, and the replay check holds across ingest processes and restarts (it lives in the store).
+A signature already stored -> 401 ``replayed``. `on_stored` is then called with the newly stored
+events (the runtime emits Prefect events from there): 202 ``{"stored": n, "duplicates": m}``. A
+store failure is a 503 without detail (logged here; no SQL goes out). ``GET /health`` answers 200.
 """
 
 from __future__ import annotations
@@ -21,25 +31,37 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Callable
 
 from engine.evaluate.events import parse_event
-from engine.store import Store
+from engine.store import EventRejected, Replayed, Store
 
 log = logging.getLogger("plays.ingest")
 
 SECRET_ENV = "PLAYS_INGEST_SECRET"
 SIGNATURE_HEADER = "X-Plays-Signature"
 TIMESTAMP_HEADER = "X-Plays-Timestamp"
+MIN_SECRET_BYTES = 32
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_EVENTS = 10_000
 DEFAULT_WINDOW = 300  # seconds a signed request stays valid
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 30.0
+DEFAULT_MAX_CONNECTIONS = 256
+MAX_HEADER_BYTES = 16 * 1024
+
+
+def check_secret(secret: str | None) -> str | None:
+    """Why `secret` cannot sign ingest requests (None: it can)."""
+    if not secret:
+        return f"the ingest endpoint needs a shared secret (set {SECRET_ENV})"
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        return (f"{SECRET_ENV} is {len(secret.encode())} bytes long; use at least {MIN_SECRET_BYTES} random bytes "
+                f"(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+    return None
 
 
 def signature(secret: str, body: bytes, timestamp: int | str) -> str:
@@ -55,26 +77,6 @@ def signed_headers(secret: str, body: bytes, timestamp: int | None = None) -> di
             SIGNATURE_HEADER: signature(secret, body, ts)}
 
 
-class _SeenSignatures:
-    """Signatures accepted within the time window: a second request with one is a replay."""
-
-    def __init__(self, window: int, limit: int = 200_000):
-        self.window, self.limit = window, limit
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, sig: str, now: float) -> bool:
-        """Remember `sig`; False when it was already seen (a replay)."""
-        with self._lock:
-            while self._seen and (next(iter(self._seen.values())) < now - 2 * self.window
-                                  or len(self._seen) > self.limit):
-                self._seen.popitem(last=False)
-            if sig in self._seen:
-                return False
-            self._seen[sig] = now
-            return True
-
-
 @dataclass
 class IngestConfig:
     store: Store
@@ -84,18 +86,45 @@ class IngestConfig:
     max_events: int = DEFAULT_MAX_EVENTS
     window: int = DEFAULT_WINDOW
     clock: Callable[[], float] = time.time
-    seen: _SeenSignatures = field(init=False)
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     def __post_init__(self) -> None:
-        if not self.secret:
-            raise ValueError(f"the ingest endpoint needs a shared secret (set {SECRET_ENV})")
-        self.seen = _SeenSignatures(self.window)
+        problem = check_secret(self.secret)
+        if problem:
+            raise ValueError(problem)
 
 
 @dataclass(frozen=True)
 class Answer:
     status: int
     body: dict[str, Any]
+
+
+def _limits(item: Any) -> list[str]:
+    """Sizes and characters of the event schema (what every store holds), as messages."""
+    from engine.language.schema_check import validator
+
+    v = validator("event")
+    if v is None or not isinstance(item, dict):
+        return []
+    out = []
+    for err in v.iter_errors(item):
+        if err.validator in ("maxLength", "pattern") and isinstance(err.instance, str):
+            where = ".".join(str(p) for p in err.absolute_path) or "event"
+            if err.validator == "maxLength":
+                out.append(f"{where} is {len(err.instance)} characters long (at most {err.validator_value})")
+            elif "\x00" in err.instance:
+                out.append(f"{where} holds a NUL character")
+    return out
+
+
+def _shown(item: Any) -> str | None:
+    eid = item.get("id") if isinstance(item, dict) else None
+    if not isinstance(eid, str):
+        return None
+    return (eid[:40] + ("..." if len(eid) > 40 else "")).replace("\x00", "\\u0000")
 
 
 def handle(config: IngestConfig, headers: Any, body: bytes) -> Answer:
@@ -111,10 +140,9 @@ def handle(config: IngestConfig, headers: Any, body: bytes) -> Answer:
     now = config.clock()
     if abs(now - ts) > config.window:
         return Answer(401, {"error": "stale", "detail": f"timestamp outside the {config.window} s window"})
-    if not hmac.compare_digest(signature(config.secret, body, ts), sig.strip()):
+    sig = sig.strip()
+    if not hmac.compare_digest(signature(config.secret, body, ts), sig):
         return Answer(401, {"error": "bad_signature", "detail": "HMAC-SHA256 of '<timestamp>.<body>' does not match"})
-    if not config.seen.add(sig.strip(), now):
-        return Answer(401, {"error": "replayed", "detail": "this signed request was already received"})
     try:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
@@ -128,15 +156,27 @@ def handle(config: IngestConfig, headers: Any, body: bytes) -> Answer:
     for i, item in enumerate(items):
         event, diags = parse_event(item, file="<request>", line=i + 1)
         for d in diags:
-            entry = {"index": i, "code": d.code, "severity": str(d.severity), "message": d.message,
-                     "hint": d.hint}
+            entry = {"index": i, "id": _shown(item), "code": d.code, "severity": str(d.severity),
+                     "message": d.message, "hint": d.hint}
             if event is None:
                 problems.append(entry)
             else:
-                log.warning("event %s: %s %s", item.get("id"), d.code, d.message)
+                log.warning("event %s: %s %s", _shown(item), d.code, d.message)
+        for message in _limits(item):
+            problems.append({"index": i, "id": _shown(item), "code": "EVENT004", "severity": "error",
+                             "message": message, "hint": "ids up to 255 characters, emails up to 320, no NUL"})
     if problems:
         return Answer(422, {"error": "invalid_events", "detail": problems})
-    result = config.store.ingest(items, datetime.fromtimestamp(now, UTC))
+    when = datetime.fromtimestamp(now, UTC)
+    try:
+        result = config.store.ingest(items, when, signature=sig,
+                                     forget_before=when - timedelta(seconds=2 * config.window))
+    except Replayed:
+        return Answer(401, {"error": "replayed", "detail": "this signed request was already received"})
+    except EventRejected as exc:
+        return Answer(422, {"error": "invalid_events", "detail": [
+            {"index": i, "id": eid, "code": "EVENT004", "severity": "error", "message": reason, "hint": None}
+            for i, eid, reason in exc.problems]})
     if result.stored and config.on_stored is not None:
         new = set(result.new_ids)
         stored = items if not result.duplicates else [e for e in items if str(e["id"]) in new]
@@ -147,75 +187,7 @@ def handle(config: IngestConfig, headers: Any, body: bytes) -> Answer:
     return Answer(202, {"stored": result.stored, "duplicates": result.duplicates})
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "plays-ingest/1"
-    config: IngestConfig  # set on the subclass made by `make_server`
+from flows.ingest_http import IngestServer, make_app  # noqa: E402 - the HTTP side, below the decision
 
-    def log_message(self, fmt: str, *args: Any) -> None:  # quiet by default
-        log.debug("%s " + fmt, self.address_string(), *args)
-
-    def _reply(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
-        if self.path.rstrip("/") == "/health":
-            self._reply(200, {"status": "ok"})
-        else:
-            self._reply(404, {"error": "not_found"})
-
-    def do_POST(self) -> None:  # noqa: N802
-        if self.path.rstrip("/") != "/events":
-            self._reply(404, {"error": "not_found"})
-            return
-        length = self.headers.get("Content-Length")
-        if length is None:
-            self.close_connection = True
-            self._reply(411, {"error": "length_required"})
-            return
-        try:
-            size = int(length)
-        except ValueError:
-            self.close_connection = True
-            self._reply(400, {"error": "bad_length"})
-            return
-        if size > self.config.max_bytes:
-            self.close_connection = True  # the body is not read
-            self._reply(413, {"error": "too_large", "detail": f"at most {self.config.max_bytes} bytes"})
-            return
-        body = self.rfile.read(size)
-        try:
-            answer = handle(self.config, self.headers, body)
-        except Exception as exc:  # noqa: BLE001 - a store failure is a 503, never a dropped connection
-            log.exception("ingest failed")
-            answer = Answer(503, {"error": "unavailable", "detail": str(exc)})
-        self._reply(answer.status, answer.body)
-
-
-class IngestServer:
-    """The endpoint on a background thread: ``IngestServer(config, port).start()`` ... ``stop()``."""
-
-    def __init__(self, config: IngestConfig, host: str = "127.0.0.1", port: int = 0):
-        handler = type("Handler", (_Handler,), {"config": config})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       name="plays-ingest", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "IngestServer":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
+__all__ = ["Answer", "IngestConfig", "IngestServer", "SECRET_ENV", "SIGNATURE_HEADER", "TIMESTAMP_HEADER",
+           "check_secret", "handle", "make_app", "signature", "signed_headers"]

@@ -59,8 +59,8 @@ class Recording:
     def apply_writes(self, writes: Sequence[Any], *args: Any, **kwargs: Any) -> Any:
         rows = []
         for w in writes:
-            play, node = next(((p, n) for p, n, _e in w.sources), (None, None))
             for name, value in w.fields.items():
+                play, node = w.owner(name)
                 rows.append({"crm": w.crm, "object": w.object, "record": w.record, "email": w.email,
                              "op": w.op, "field": name, "before": json_value(w.before.get(name)),
                              "after": json_value(value), "play": play, "node": node})

@@ -5,7 +5,9 @@ first of them starts draining and released when the last one ends.
 ``with hold(store) as held:`` yields a `Held` whose ``lease`` every recording store call gets
 (``lease=held.lease``); `Held.refresh` renews it between batches. When another runner holds the
 lease, `hold` waits up to ``wait`` seconds and then raises `LeaseHeld` naming the holder: the
-caller sends nothing and says so. Orchestration only; the lease itself is `engine.store.lease`.
+caller sends nothing and says so. A holder that was a process of this machine and no longer runs
+(killed with SIGKILL) is taken over at once instead of waiting for its lease to run out.
+Orchestration only; the lease itself is `engine.store.lease`.
 """
 
 from __future__ import annotations
@@ -21,10 +23,18 @@ from typing import Iterator
 from engine.store import Lease, LeaseHeld, Store
 
 TTL_ENV = "PLAYS_LEASE_TTL"
+WAIT_ENV = "PLAYS_LEASE_WAIT"
 DEFAULT_TTL = 60.0  # seconds; well above the longest CRM send of one batch
 DEFAULT_WAIT = 5.0  # seconds a runner waits for a held lease before it stops and says so
 
 HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def wait_default() -> float:
+    try:
+        return float(os.environ.get(WAIT_ENV) or DEFAULT_WAIT)
+    except ValueError:
+        return DEFAULT_WAIT
 
 
 def ttl() -> float:
@@ -57,12 +67,28 @@ class Held:
                 self.lease = lease
 
 
+def dead_here(holder: str) -> bool:
+    """Whether `holder` names a process of this machine that no longer runs."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 _HELD: dict[int, Held] = {}
 _LOCK = threading.Lock()
 
 
 @contextmanager
-def hold(store: Store, *, wait: float = DEFAULT_WAIT, holder: str = HOLDER) -> Iterator[Held]:
+def hold(store: Store, *, wait: float | None = None, holder: str = HOLDER) -> Iterator[Held]:
+    wait = wait_default() if wait is None else wait
     with _LOCK:
         held = _HELD.setdefault(id(store), Held(store, holder))
     deadline = time.monotonic() + wait
@@ -71,7 +97,10 @@ def hold(store: Store, *, wait: float = DEFAULT_WAIT, holder: str = HOLDER) -> I
             try:
                 held.lease = store.acquire(holder, ttl())
                 break
-            except LeaseHeld:
+            except LeaseHeld as exc:
+                if dead_here(exc.holder):  # killed on this machine: its lease need not run out
+                    held.lease = store.acquire(holder, ttl(), take_over=exc.holder)
+                    break
                 if time.monotonic() >= deadline:
                     raise
             time.sleep(0.2)

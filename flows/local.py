@@ -1,10 +1,15 @@
 """Which Prefect API a command talks to: ``$PREFECT_API_URL`` when it is set, else a local Prefect
 server with its database in ``$PLAYS_HOME/prefect`` (default ``~/.plays/prefect``), started on demand
 and shared by concurrent commands (a small ``server.json`` names the running one).
+
+One `plays serve` per home (`serve_lock`): a second one on the same ``PLAYS_HOME`` would borrow the
+first one's Prefect server and keep accepting events after that server stopped with it; it is
+refused with a message naming the first one (``SERVE001``). Short commands (`plays run`) still share.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from dataclasses import dataclass
@@ -64,3 +69,29 @@ def ensure_prefect(home: Path | None = None, *, port: int | None = None) -> Pref
     server = LocalPrefect(home, port=port).start().use()
     marker.write_text(json.dumps({"api_url": server.api_url, "pid": server.proc.pid if server.proc else None}))
     return PrefectTarget(server.api_url, server.ui_url, server, home)
+
+
+class ServeLocked(RuntimeError):
+    """Another `plays serve` runs with this PLAYS_HOME."""
+
+
+def serve_lock(home: Path | None = None):
+    """Hold ``<home>/serve.lock`` (an flock, freed when the process ends, even by SIGKILL) for this
+    `plays serve`; raises ServeLocked naming the running one. Returns the open lock file."""
+    home = (home or plays_home()).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "serve.lock"
+    fh = open(path, "a+")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        other = fh.read().strip() or "unknown"
+        fh.close()
+        raise ServeLocked(f"SERVE001 another `plays serve` (pid {other}) runs with PLAYS_HOME={home}: stop it first, "
+                          f"or give this one its own home (PLAYS_HOME=/some/other/folder plays serve ...)") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh

@@ -41,7 +41,10 @@ class Opaque:
 
 
 def _finish(report: Report, title: str, name: str) -> Any:
-    artifacts.publish(report, name, title)
+    rt = get_runtime()
+    play = rt.plays.get(name)  # a Play's run: its summary shows the path through the Play
+    artifacts.publish(report, name, title, play, rt.integration if play else None,
+                      rt.workspace.crm_objects if play else None)
     message = report.message()
     get_run_logger().info(message)
     if not report.ok:
@@ -170,6 +173,7 @@ def plays_run(label: str, schedule_at: str | None = None) -> Any:
     state = sync_flow(trigger=label, pull=True, retry_plays=False, return_state=True)
     tracking = batch.share(None, TRACKING).merge(_report_of(state, TRACKING))
     tracking.calls = batch.calls
+    tracking.api = batch.api
     note(TRACKING, state, tracking)
     out.events = batch.events
     if not batch.ok:

@@ -22,7 +22,7 @@ from engine.connectors.auth import connect, connect_info
 from engine.connectors.base import ConnectionProblem
 from engine.language.metadata import hubspot_objects, salesforce_objects
 from engine.store import Store
-from engine.workspace import Workspace, load_workspace
+from engine.workspace import Workspace, load_workspace, read_audiences
 
 ENV_PLAYS = "PLAYS_PATHS"
 ENV_DB = "PLAYS_DATABASE_URL"
@@ -156,20 +156,14 @@ class Runtime:
         return meta
 
     def audiences(self) -> dict[str, list]:
-        """CSV audience rows of schedule Plays (paths relative to the Play file; D-AU-3)."""
-        from engine.evaluate.audience import parse_csv
+        """CSV audience rows of schedule Plays (D-AU-3), by the one loader
+        (`engine.workspace.read_audiences`); what it leaves out is logged, never silent."""
+        import logging
 
-        out: dict[str, list] = {}
-        for pid, play in self.plays.items():
-            aud = play.trigger.audience
-            if aud is None or not aud.csv:
-                continue
-            path = Path(play.file).parent / aud.csv
-            try:
-                out[pid] = parse_csv(path.read_text(encoding="utf-8"))
-            except OSError:
-                out[pid] = []
-        return out
+        rows, problems = read_audiences(self.plays, self.workspace.play_docs)
+        for problem in problems:
+            logging.getLogger(__name__).warning(problem.format())
+        return rows
 
     def close(self) -> None:
         if self._connectors:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from engine.evaluate.audience import parse_duration
+from flows.artifacts import play_description
 from flows.consumers import pending_count, trigger_types
 from flows.ingest import IngestConfig, IngestServer
 from flows.runtime import RuntimeSettings, get_runtime
@@ -79,14 +80,14 @@ def build_runner(settings: RuntimeSettings, *, sync_every: str | None = None, qu
         if t.type == "schedule":
             kw: dict[str, Any] = {"cron": t.cron} if t.cron else {"interval": seconds(t.every, "1d")}
             dep = runner.add_flow(flow, name=pid, parameters={"play": pid, "trigger": "schedule"},
-                                  concurrency_limit=1, description=play.description or None, tags=["plays"], **kw)
+                                  concurrency_limit=1, description=play_description(play), tags=["plays"], **kw)
         else:
             types = trigger_types(play)
             for typ in types:
                 routes.setdefault(typ, []).append(pid)
             dep = runner.add_flow(flow, name=pid, triggers=[deployment_trigger(play, types)],
                                   parameters={"play": pid, "trigger": "manual"}, concurrency_limit=1,
-                                  description=play.description or None, tags=["plays"])
+                                  description=play_description(play), tags=["plays"])
         flows[dep] = flow
         names.append(f"{pid}/{pid}")
     every = sync_interval(rt, sync_every)
@@ -110,25 +111,44 @@ def serve(settings: RuntimeSettings, *, secret: str, host: str = "127.0.0.1", po
         first = next((pid for pid, play in sorted(rt.plays.items()) if play.trigger.type != "schedule"), None)
         if waiting and first is not None:
             request_retry(first, waiting)
-        if on_ready is not None:
-            on_ready(Served(server.url + "/events", names, every))
+        served = Served(server.url + "/events", names, every)
         if executor == "subprocess":
+            if on_ready is not None:
+                on_ready(served)
             try:
                 asyncio.run(runner.start())
             except KeyboardInterrupt:
                 pass
         else:
-            _run_in_process(flows)
+            _run_in_process(flows, lambda: on_ready(served) if on_ready is not None else None)
     finally:
         server.stop()
 
 
-def _run_in_process(flows: dict) -> None:
+class PrefectGone(RuntimeError):
+    """The Prefect API stopped answering while serving: nothing would run the stored events."""
+
+
+STOP_GRACE = 5.0  # seconds flow runs in progress get to finish after Ctrl-C / SIGTERM
+API_GRACE = 20.0  # seconds the Prefect API may stay unreachable before serving stops ($PLAYS_PREFECT_GRACE)
+
+
+def _run_in_process(flows: dict, ready: Callable[[], None] = lambda: None) -> None:
+    """Serve the flows in this process; Ctrl-C / SIGTERM handlers are in place before `ready`."""
     from flows.executor import InProcessExecutor
 
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    signals = [0]
+
+    def on_signal(*_: Any) -> None:
+        signals[0] += 1
+        stop.set()
+        if signals[0] > 1:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        ready()
         _loop(InProcessExecutor(flows), stop)
     finally:
         for sig, handler in previous.items():
@@ -136,13 +156,34 @@ def _run_in_process(flows: dict) -> None:
 
 
 def _loop(executor, stop: threading.Event) -> None:
+    """Run the executor until `stop`; stop serving when the Prefect API is gone for API_GRACE s."""
+    import os
+    import time
+
+    from flows.server import healthy
+
+    api = os.environ.get("PREFECT_API_URL")
+    grace = float(os.environ.get("PLAYS_PREFECT_GRACE") or API_GRACE)
     worker = threading.Thread(target=executor.run, args=(stop,), name="plays-executor", daemon=True)
     worker.start()
+    down_since: float | None = None
+    last_check = 0.0
     try:
         while worker.is_alive() and not stop.wait(0.5):
-            pass
+            now = time.monotonic()
+            if api and now - last_check >= 2.0:
+                last_check = now
+                if healthy(api, timeout=2.0):
+                    down_since = None
+                elif down_since is None:
+                    down_since = now
+                elif now - down_since > grace:
+                    raise PrefectGone(f"SERVE002 the Prefect API at {api} has not answered for {grace:.0f} s: "
+                                      f"stopped serving (events are no longer accepted; those stored stay pending)")
     except KeyboardInterrupt:
         pass
     finally:
         stop.set()
-        worker.join(60)
+        worker.join(STOP_GRACE)
+        if worker.is_alive():
+            log.warning("flow runs still in progress after %.0f s were left; their events stay pending", STOP_GRACE)

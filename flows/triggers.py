@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Callable, Iterable, Mapping
 
+from engine.evaluate.events import email_key
 from engine.language.model import Play
 
 log = logging.getLogger("plays.triggers")
@@ -32,7 +33,7 @@ def emit(event_type: str, email: str | None, play_id: str, event_id: str, label:
     """Emit ``plays.<event_type>`` about a contact, related to the Play it can fire."""
     from prefect.events import emit_event
 
-    who = (email or "unknown").strip().lower()
+    who = email_key(email) or "unknown"
     emit_event(event=f"plays.{event_type}",
                resource={"prefect.resource.id": f"plays.contact.{who}", "prefect.resource.name": who},
                related=[play_resource(play_id)],

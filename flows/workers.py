@@ -3,9 +3,18 @@
 `deploy_to_pool` creates a `process` work pool (if missing) and registers one deployment per Play
 plus the sync flow, each with a module-path entrypoint in `flows.entry` (the worker's subprocess
 imports it and compiles the Plays), the same triggers and schedules as `plays serve`, and the
-``PLAYS_*`` settings as job environment. `start_worker` runs a process worker on the pool (what
-``prefect worker start --pool NAME --type process`` does). Several workers on several machines
-share one Prefect server (PostgreSQL) and one store (``PLAYS_DATABASE_URL`` on PostgreSQL).
+``PLAYS_*`` settings that are not secret as job environment. `start_worker` runs a process worker
+on the pool (what ``prefect worker start --pool NAME --type process`` does). Several workers on
+several machines share one Prefect server (PostgreSQL) and one store (``PLAYS_DATABASE_URL`` on
+PostgreSQL).
+
+Secrets stay out of Prefect (D-OPS-2): job variables are readable by anyone with access to the
+Prefect UI or API, so the store URL (it may hold a password) and the sandbox connection info (it
+holds tokens) are never put there. A process worker hands its own environment to each flow run, so
+each worker machine sets ``PLAYS_DATABASE_URL`` (and the CRM credentials integration.yaml names)
+in its environment; the job variables only say that the URL must come from there
+(``PLAYS_STORE_FROM_ENV=1``), and a flow run without it stops with a clear error
+(`flows.entry`) instead of opening a local SQLite file.
 """
 
 from __future__ import annotations
@@ -13,10 +22,22 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from flows.artifacts import play_description
 from flows.consumers import trigger_types
 from flows.runtime import RuntimeSettings
 from flows.serve import seconds, sync_interval
 from flows.triggers import deployment_trigger
+
+SECRET_VARS = ("PLAYS_DATABASE_URL", "PLAYS_SANDBOX_INFO")  # never in job variables
+STORE_FROM_ENV = "PLAYS_STORE_FROM_ENV"
+
+
+def job_env(settings: RuntimeSettings) -> dict[str, str]:
+    """The deployments' job environment: the settings without any secret."""
+    env = {k: v for k, v in settings.to_env().items() if k not in SECRET_VARS}
+    if settings.database_url:
+        env[STORE_FROM_ENV] = "1"
+    return env
 
 
 def ensure_pool(pool: str) -> None:
@@ -46,7 +67,7 @@ def deploy_to_pool(pool: str, plays: str, ws: Any, settings: RuntimeSettings | N
                                    sandbox_info=settings.sandbox_info, batch_size=settings.batch_size)
     settings.apply()
     ensure_pool(pool)
-    env = {"env": settings.to_env()}
+    env = {"env": job_env(settings)}
     deployments = []
     for pid in sorted(ws.plays):
         play = ws.plays[pid]
@@ -59,6 +80,7 @@ def deploy_to_pool(pool: str, plays: str, ws: Any, settings: RuntimeSettings | N
             kw = {"triggers": [deployment_trigger(play, trigger_types(play))]}
             params = {"play": pid, "trigger": "manual"}
         d = play_flow(pid).to_deployment(name=pid, parameters=params, concurrency_limit=1, tags=["plays"],
+                                         description=play_description(play),
                                          job_variables=env, entrypoint_type=EntrypointType.MODULE_PATH, **kw)
         d.entrypoint = f"flows.entry.{attribute(pid)}"
         deployments.append(d)

@@ -85,6 +85,7 @@ class SandboxApp:
         self.usage = {"salesforce": 0, "hubspot": 0}  # API calls counted today, per CRM
         self.bulk = sf_bulk.BulkJobs()  # Bulk API 2.0 jobs and the day's Bulk allocations
         self._usage_lock = threading.Lock()
+        self._usage_day = time.gmtime().tm_yday
         self.describes = all_salesforce()
         self.hs_props = {obj: {p["name"]: p for p in res["results"]}
                          for obj, res in all_hubspot().items()}
@@ -111,6 +112,11 @@ class SandboxApp:
         """Count one API call against `crm`'s daily allowance, as the CRM does: every REST call,
         a whole Composite request once, each Bulk API 2.0 job call once. Logins are not counted."""
         with self._usage_lock:
+            today = time.gmtime().tm_yday
+            if today != self._usage_day:  # the allowance is daily: a new UTC day starts it afresh
+                self._usage_day = today
+                self.usage = {"salesforce": 0, "hubspot": 0}
+                self.bulk.reset()
             self.usage[crm] += 1
             return self.usage[crm]
 

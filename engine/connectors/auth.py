@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from typing import Any, Mapping
 
 from engine.connectors.base import Clock, ConnectionProblem, system_clock
@@ -87,7 +88,7 @@ def connect(settings: CrmSettings | None, *, env: Mapping[str, str] | None = Non
     values = expand(crm, settings.auth, os.environ if env is None else env)
     if isinstance(values, ConnectionProblem):
         return values
-    policy = policy or RetryPolicy()
+    policy = replace(policy or RetryPolicy(), budget_share=settings.api_budget_share)  # D-RUN-5
     if settings.crm == Crm.SALESFORCE:
         from engine.connectors.salesforce import SalesforceConnector
         return SalesforceConnector.connect(values, settings=settings, session=session,

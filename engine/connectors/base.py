@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
-from engine.evaluate.events import normalize_email
+from engine.evaluate.events import email_key
 from engine.results import Kept, Skipped, SkipReason, json_value
 
 if TYPE_CHECKING:
@@ -28,11 +28,7 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def norm_email(value: Any) -> str | None:
-    """D-WB-5: the match key of an email (trimmed, case-insensitive; the one rule lives in
-    `engine.evaluate.events.normalize_email`); None for a missing/blank value."""
-    email, _problem = normalize_email(value)
-    return email
+norm_email = email_key  # D-WB-5: the match key of an email, the one rule (engine.evaluate.events)
 
 
 # ---- what goes in ---------------------------------------------------------------------------
@@ -52,6 +48,13 @@ class RecordWrite:
     fields: Mapping[str, Any]
     sources: tuple[tuple[str | None, str | None, str | None], ...] = ()
     before: Mapping[str, Any] = field(default_factory=dict)
+    owners: Mapping[str, tuple[str | None, str | None]] = field(default_factory=dict)  # field -> (play, node)
+
+    def owner(self, name: str) -> tuple[str | None, str | None]:
+        """The Play node whose value this field carries (the last plan entry that set it)."""
+        if name in self.owners:
+            return self.owners[name]
+        return next(((p, n) for p, n, _e in self.sources), (None, None))
 
     @property
     def key(self) -> str:
@@ -65,7 +68,7 @@ class RecordWrite:
         if self.op != "update" or not rest or len(rest) == len(self.fields):
             return None
         return RecordWrite(self.crm, self.object, self.record, self.email, self.op, rest, self.sources,
-                           {k: v for k, v in self.before.items() if k in rest})
+                           {k: v for k, v in self.before.items() if k in rest}, self.owners)
 
     def to_json(self) -> dict[str, Any]:
         return {"crm": self.crm, "object": self.object, "record": self.record, "email": self.email,
@@ -229,6 +232,10 @@ class ConnectorPlumbing:
 
     def calls(self) -> dict[str, int]:
         return dict(self.caller.counters)
+
+    def api_usage(self) -> dict[str, int]:
+        """The day's API usage as the CRM last reported it, and the budget (`budget.ApiBudget.report`)."""
+        return self.caller.gate.budget.report()
 
     def close(self) -> None:
         pass

@@ -1,4 +1,4 @@
-"""`MemoryCrm`: a `CrmPort` over a CRM state file (play-language.md §6), held in memory.
+"""`MemoryCrm`: a `CrmPort` over a CRM state file, held in memory.
 
 `plays plan` and `plays test` run `engine.run.apply_batch` against it, exactly as `plays run` runs it
 against Salesforce and HubSpot: the same reads, the same write-time re-check, the same net change per
@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from engine.connectors.base import (ActivityCreate, CreatedActivity, RecordWrite, Sent, Written, norm_email,
                                     system_clock)
 from engine.evaluate.activities import EVENT_ID_FIELD
+from engine.evaluate.events import normalize_email
 
 PERSONS = {"salesforce": ("Lead", "Contact"), "hubspot": ("contacts",)}
 _PREFIX = {"Lead": "00Q", "Contact": "003", "Task": "00T", "EmailMessage": "02s"}
@@ -40,6 +41,7 @@ class MemoryCrm:
         self._ids: dict[tuple[str, str], int] = {}
         self._serial = 0
         self._ext: dict[str, dict[Any, int]] = {}
+        self._unsyncable: dict[str, list[int]] = {}
 
     # ---- reads ---------------------------------------------------------------------------------
     def _fields(self, rec: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -52,19 +54,30 @@ class MemoryCrm:
     def _build(self) -> dict[str, list[tuple[str, int]]]:
         if self._index is None:
             index: dict[str, list[tuple[str, int]]] = {}
+            unsyncable: dict[str, list[int]] = {}
             email_field = "Email" if self.crm == "salesforce" else "email"
+            sf = self.crm == "salesforce"
             for obj in self.person_objects:
                 for i, rec in enumerate(self._objects.get(obj, ())):
-                    if not isinstance(rec, Mapping):
+                    if not isinstance(rec, dict):
                         continue
-                    email = norm_email(self._fields(rec).get(email_field))
+                    fields = rec if sf else (rec.get("properties") or {})
+                    email, problem = normalize_email(fields.get(email_field))
                     if email:
                         index.setdefault(email, []).append((obj, i))
-                    rid = self._rid(rec)
+                    if problem is not None:
+                        unsyncable.setdefault(obj, []).append(i)
+                    rid = rec.get("Id") if sf else rec.get("id")
                     if rid is not None:
-                        self._ids[(obj, rid)] = i
+                        self._ids[(obj, str(rid))] = i
             self._index = index
+            self._unsyncable = unsyncable
         return self._index
+
+    def unsyncable(self) -> dict[str, list[Any]]:
+        """The person records without a (valid) email (D-WB-5), by object, in state order."""
+        self._build()
+        return {obj: [self._objects[obj][i] for i in rows] for obj, rows in self._unsyncable.items()}
 
     def read_records(self, emails: Iterable[str] = (), ids: Mapping[str, Iterable[str]] | None = None,
                      objects: Iterable[str] | None = None,

@@ -23,6 +23,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from tenacity.wait import wait_base, wait_exponential_jitter
 
 from engine.connectors.base import SyncStopped
+from engine.connectors.budget import ApiBudget
 
 T = TypeVar("T")
 
@@ -39,6 +40,7 @@ class RetryPolicy:
     max_retry_after: float = 120.0  # a longer Retry-After stops the sync instead of sleeping
     record_retries: int = 2         # extra passes for per-record transient errors (row locks)
     settle: float | None = None     # wait before reading back a create whose answer was lost (None: timeout)
+    budget_share: float = 0.5       # share of the daily API allowance to use before parking work (D-RUN-5)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
 
     @property
@@ -120,12 +122,14 @@ class RateGate:
         self._lock = threading.Lock()
         self._hold_until = 0.0
         self._stop: SyncStopped | None = None
+        self.budget = ApiBudget(crm, policy.budget_share)  # the daily budget guard (engine.connectors.budget)
 
     def note(self, headers: Mapping[str, Any] | None) -> None:
         """Read the rate-limit headers of one answer (any status)."""
         if not headers:
             return
         h = {str(k).lower(): v for k, v in headers.items()}
+        self.budget.note(h)
         with self._lock:
             usage = h.get("sforce-limit-info")
             if usage:
@@ -151,6 +155,9 @@ class RateGate:
         with self._lock:
             if self._stop is not None:
                 raise Stop(self._stop)
+            parked = self.budget.check()
+            if parked is not None:
+                raise Stop(parked)
             delay = self._hold_until - time.monotonic()
         if delay > 0:
             self.policy.sleep(delay)

@@ -1,5 +1,6 @@
-"""The Salesforce connector (simple-salesforce): batched SOQL reads, `composite/sobjects` writes in
-chunks of 200 (allOrNone false, per-record errors mapped to skipped records), idempotent
+"""The Salesforce connector (simple-salesforce): reads, writes and activities each by the cheapest
+path for the batch's size (D-RUN-5: `sf_paths` Composite requests, `sf_bulk` Bulk API 2.0 jobs,
+`sf_activities`; allOrNone false, per-record errors mapped to skipped records), idempotent
 EmailMessage / Task creates by upsert on `Unify_Event_Id__c` (+ EmailMessageRelation,
 read-before-retry), incremental pull by `SystemModstamp`, describe -> metadata snapshot.
 
@@ -10,7 +11,7 @@ rate gate (`Sforce-Limit-Info`) and keeps the last answer's headers for `Retry-A
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote_plus
 
 import requests
@@ -18,18 +19,16 @@ from simple_salesforce import Salesforce, format_soql
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
 
 from engine.connectors import auth
-from engine.connectors.base import (ActivityCreate, Clock, ConnectionProblem, ConnectorPlumbing, CreatedActivity,
-                                    Sent, Pull, RecordWrite, SyncStopped, Written, json_value, norm_email,
-                                    system_clock)
+from engine.connectors.base import (ActivityCreate, Clock, ConnectionProblem, ConnectorPlumbing, Sent, Pull,
+                                    RecordWrite, SyncStopped, Written, json_value, norm_email, system_clock)
 from engine.connectors.retry import Rejected, RetryPolicy, Stop, Transient, parse_retry_after
+from engine.connectors.sf_activities import EXTERNAL_ID  # noqa: F401 - the external id, named once
+from engine.connectors.sf_paths import RECORD_TRANSIENT  # noqa: F401 - busy-row errors, named once
 
 API_VERSION = "59.0"
 CHUNK = 200                     # composite/sobjects limit
 MAX_QUERY_URL = 15_000          # characters of an encoded SOQL query in a GET URL (limit ~16K)
-EXTERNAL_ID = "Unify_Event_Id__c"
 PERSON_OBJECTS = ("Lead", "Contact")
-# Per-record errors worth one more try (the row was busy), not a rejection of the data.
-RECORD_TRANSIENT = frozenset({"UNABLE_TO_LOCK_ROW"})
 _SKIP_TYPES = frozenset({"address", "location", "base64", "complexvalue"})
 
 
@@ -195,21 +194,8 @@ class SalesforceConnector(ConnectorPlumbing):
         One SOQL query per object per 200 emails; values are escaped, so a quote in an email can
         neither break nor widen the query. Raises `Stop` when the sync must stop.
         """
-        wanted = sorted({e for e in (norm_email(x) for x in emails) if e})
-        out: dict[str, list[dict[str, Any]]] = {}
-        for obj in (objects or self.person_objects):
-            names = self._fields(obj, (fields or {}).get(obj))
-            select = f"SELECT {', '.join(names)} FROM {obj} WHERE "
-            seen: dict[str, dict[str, Any]] = {}
-            for soql in self._in_chunks(select + "Email", wanted):
-                for row in self._query_all(soql):
-                    seen[row["Id"]] = row
-            obj_ids = sorted({i for i in (ids or {}).get(obj, ()) if i} - set(seen))
-            for soql in self._in_chunks(select + "Id", obj_ids):
-                for row in self._query_all(soql):
-                    seen[row["Id"]] = row
-            out[obj] = list(seen.values())
-        return out
+        from engine.connectors import sf_paths  # the cheapest path for the batch's size (D-RUN-5)
+        return sf_paths.read_records(self, emails, ids, objects, fields)
 
     def pull_changes(self, since: Mapping[str, str] | None = None, objects: Iterable[str] | None = None) -> Pull:
         """Records changed after the cursor (per object, by SystemModstamp); the first pull is full."""
@@ -222,7 +208,8 @@ class SalesforceConnector(ConnectorPlumbing):
                 if cursor.get(obj):
                     soql += f" WHERE SystemModstamp > {soql_datetime(cursor[obj])}"
                 soql += " ORDER BY SystemModstamp ASC"
-                rows = self._query_all(soql, kind="pull")
+                from engine.connectors import sf_paths  # a large pull goes as a Bulk query job (D-RUN-5)
+                rows = sf_paths.query_rows(self, obj, soql, kind="pull")
                 records[obj] = rows
                 if rows:
                     cursor[obj] = soql_datetime(rows[-1]["SystemModstamp"])
@@ -258,220 +245,19 @@ class SalesforceConnector(ConnectorPlumbing):
                         done[index] = Written(self.crm, w.object, row["Id"], w.email, "create", w.fields,
                                               w.before, w.sources)
 
-    def _send_chunk(self, chunk: list[RecordWrite], op: str, result: Sent,
-                    retry_later: list[RecordWrite], salvage: list[RecordWrite]) -> None:
-        done: dict[int, Written] = {}  # creates found by read-before-retry
-
-        def on_retry(exc: Transient) -> None:
-            if op == "create" and exc.unknown_outcome:
-                self.policy.sleep(self.policy.settle_time)  # let a request still in flight land first
-                self._reconcile_creates(chunk, done)
-
-        def send() -> list[dict[str, Any]]:
-            todo = [i for i in range(len(chunk)) if i not in done]
-            if not todo:
-                return []
-            payload = {"allOrNone": False, "records": [self._payload(chunk[i]) for i in todo]}
-            answer = self.sf.restful("composite/sobjects", method="POST" if op == "create" else "PATCH",
-                                     json=payload, **self._timeout())
-            return list(zip(todo, answer or []))
-
-        try:
-            answers = self.caller.call("write", send, on_retry=on_retry)
-        except Rejected as exc:
-            result.skipped.extend(self._skip(w, exc.code, exc.message) for w in chunk)
-            return
-        result.written.extend(done.values())
-        for index, res in answers:
-            write = chunk[index]
-            if res.get("success"):
-                result.written.append(Written(self.crm, write.object, res.get("id") or write.record or "",
-                                              write.email, write.op, write.fields, write.before, write.sources))
-                continue
-            errors = res.get("errors") or [{"statusCode": "UNKNOWN", "message": "no result"}]
-            first = errors[0]
-            if first.get("statusCode") in RECORD_TRANSIENT:
-                retry_later.append(write)
-                continue
-            refused = {f for e in errors for f in e.get("fields") or [] if f in write.fields}
-            rest = write.without(refused) if refused and all(e.get("fields") for e in errors) else None
-            if rest is not None:  # the CRM named the fields it refuses: the others are sent again
-                for e in errors:
-                    for f in e.get("fields") or []:
-                        result.skipped.append(self._skip(write, e.get("statusCode", "ERROR"), e.get("message", ""), f))
-                salvage.append(rest)
-                continue
-            fields = first.get("fields") or []
-            result.skipped.append(self._skip(write, first.get("statusCode", "ERROR"), first.get("message", ""),
-                                             fields[0] if fields else None))
-
     def apply_writes(self, writes: Sequence[RecordWrite]) -> Sent:
-        """Updates through PATCH and creates through POST `composite/sobjects`, 200 a call.
+        """Updates, then creates, each by its cheapest path (`sf_paths`: Composite requests of five
+        collections of 200, or Bulk API 2.0 jobs for large groups).
 
         A record refused for a busy row is sent again (up to `record_retries` more passes); an
         update refused for named fields is sent again without them (those fields are skipped).
         """
-        result = Sent()
-        for op in ("update", "create"):
-            todo = [w for w in writes if w.op == op]
-            lock_passes = 0
-            while todo:
-                retry_later: list[RecordWrite] = []
-                salvage: list[RecordWrite] = []
-                for start in range(0, len(todo), CHUNK):
-                    chunk = todo[start:start + CHUNK]
-                    try:
-                        self._send_chunk(chunk, op, result, retry_later, salvage)
-                    except Stop as stop:
-                        result.stopped = stop.stopped
-                        result.pending.extend(chunk)
-                        result.pending.extend(todo[start + CHUNK:])
-                        result.pending.extend(retry_later + salvage)
-                        result.pending.extend(w for w in writes if w.op == "create" and op == "update")
-                        return result
-                if retry_later:
-                    lock_passes += 1
-                    if lock_passes > self.policy.record_retries:  # still locked after the extra passes
-                        result.skipped.extend(self._skip(w, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive "
-                                                         "access to this record") for w in retry_later)
-                        retry_later = []
-                todo = retry_later + salvage
-        return result
+        from engine.connectors import sf_paths  # the cheapest path for the batch's size (D-RUN-5)
+        return sf_paths.apply_writes(self, writes, Sent())
 
     # ---- activities ----------------------------------------------------------------------------
-    def _upsert_chunk(self, obj: str, chunk: list[ActivityCreate], result: Sent,
-                      retry_later: list[ActivityCreate]) -> list[tuple[ActivityCreate, str, bool]]:
-        def send() -> list[dict[str, Any]]:
-            records = []
-            for act in chunk:
-                body = {"attributes": {"type": obj}, **json_value(dict(act.fields)), EXTERNAL_ID: act.external_id}
-                if obj == "Task" and act.record:
-                    body["WhoId"] = act.record
-                records.append(body)
-            return self.sf.restful(f"composite/sobjects/{obj}/{EXTERNAL_ID}", method="PATCH",
-                                   json={"allOrNone": False, "records": records}, **self._timeout()) or []
-
-        try:
-            answers = self.caller.call("activity", send)  # an upsert by external id is safe to repeat
-        except Rejected as exc:
-            result.skipped.extend(self._skip(a, exc.code, exc.message) for a in chunk)
-            return []
-        landed = []
-        for act, res in zip(chunk, answers):
-            if res.get("success"):
-                landed.append((act, res["id"], bool(res.get("created"))))
-                continue
-            first = (res.get("errors") or [{"statusCode": "UNKNOWN", "message": "no result"}])[0]
-            if first.get("statusCode") in RECORD_TRANSIENT:
-                retry_later.append(act)
-            else:
-                fields = first.get("fields") or []
-                result.skipped.append(self._skip(act, first.get("statusCode", "ERROR"), first.get("message", ""),
-                                                 fields[0] if fields else None))
-        return landed
-
-    def _relate(self, landed: list[tuple[ActivityCreate, str, bool]], result: Sent) -> None:
-        """EmailMessageRelation for each EmailMessage; existing ones are read first, never doubled."""
-        wanted = {(msg_id, act.record): act for act, msg_id, _created in landed if act.record}
-        if not wanted:
-            return
-        have: set[tuple[str, str]] = set()
-
-        def read_existing(message_ids: Iterable[str]) -> None:
-            ids = sorted(set(message_ids))
-            for soql in self._in_chunks("SELECT EmailMessageId, RelationId FROM EmailMessageRelation "
-                                        "WHERE EmailMessageId", ids):
-                for row in self._query_all(soql):
-                    have.add((row["EmailMessageId"], row["RelationId"]))
-
-        replayed = [msg_id for act, msg_id, created in landed if not created]
-        if replayed:
-            read_existing(replayed)
-        todo = [key for key in wanted if key not in have]
-        for _attempt in range(self.policy.record_retries + 1):
-            locked: list[tuple[str, str]] = []
-            for start in range(0, len(todo), CHUNK):
-                chunk = todo[start:start + CHUNK]
-
-                def on_retry(exc: Transient, chunk: list = chunk) -> None:
-                    if exc.unknown_outcome:
-                        self.policy.sleep(self.policy.settle_time)
-                        read_existing(m for m, _r in chunk)
-
-                def send(chunk: list = chunk) -> list[tuple[tuple[str, str], dict[str, Any]]]:
-                    left = [k for k in chunk if k not in have]
-                    if not left:
-                        return []
-                    records = [{"attributes": {"type": "EmailMessageRelation"}, "EmailMessageId": m,
-                                "RelationId": r, "RelationType": wanted[(m, r)].relation_type or "ToAddress"}
-                               for m, r in left]
-                    answer = self.sf.restful("composite/sobjects", method="POST",
-                                             json={"allOrNone": False, "records": records}, **self._timeout())
-                    return list(zip(left, answer or []))
-
-                try:
-                    answers = self.caller.call("activity", send, on_retry=on_retry)
-                except Rejected as exc:
-                    result.skipped.extend(self._skip(wanted[k], exc.code, exc.message) for k in chunk)
-                    continue
-                for key, res in answers:
-                    if res.get("success"):
-                        have.add(key)
-                        continue
-                    first = (res.get("errors") or [{"statusCode": "UNKNOWN", "message": "no result"}])[0]
-                    if first.get("statusCode") in RECORD_TRANSIENT:
-                        locked.append(key)
-                    else:
-                        result.skipped.append(self._skip(wanted[key], first.get("statusCode", "ERROR"),
-                                                         "EmailMessageRelation: " + first.get("message", "")))
-            todo = locked
-            if not todo:
-                return
-        result.skipped.extend(self._skip(wanted[k], "UNABLE_TO_LOCK_ROW", "EmailMessageRelation: unable to obtain "
-                                         "exclusive access to this record") for k in todo)
-
     def create_activities(self, activities: Sequence[ActivityCreate]) -> Sent:
-        """EmailMessages (+ relations) and Tasks, upserted on Unify_Event_Id__c, 200 a call."""
-        result = Sent()
-        order = ("EmailMessage", "Task")
-        by_obj = {obj: [a for a in activities if a.object == obj] for obj in order}
-        others = [a for a in activities if a.object not in order]
-        result.skipped.extend(self._skip(a, "INVALID_TYPE", f"cannot log a {a.object} activity") for a in others)
-        for pos, obj in enumerate(order):
-            todo = by_obj[obj]
-            try:
-                for attempt in range(self.policy.record_retries + 1):
-                    retry_later: list[ActivityCreate] = []
-                    for start in range(0, len(todo), CHUNK):
-                        chunk = todo[start:start + CHUNK]
-                        try:
-                            landed = self._upsert_chunk(obj, chunk, result, retry_later)
-                        except Stop:
-                            result.pending.extend(todo[start + CHUNK:])
-                            result.pending.extend(chunk)
-                            result.pending.extend(retry_later)
-                            raise
-                        if obj == "EmailMessage":
-                            try:
-                                self._relate(landed, result)
-                            except Stop:
-                                # the messages exist; their relations are redone by the replay
-                                result.pending.extend(a for a, _i, _c in landed)
-                                result.pending.extend(todo[start + CHUNK:])
-                                result.pending.extend(retry_later)
-                                raise
-                        result.activities.extend(
-                            CreatedActivity(self.crm, obj, rid, a.record, a.email, a.external_id, created,
-                                            a.play, a.node, a.event) for a, rid, created in landed)
-                    todo = retry_later
-                    if not todo:
-                        break
-                for act in todo:
-                    result.skipped.append(self._skip(act, "UNABLE_TO_LOCK_ROW",
-                                                     "unable to obtain exclusive access to this record"))
-            except Stop as stop:
-                result.stopped = stop.stopped
-                for later in order[pos + 1:]:
-                    result.pending.extend(by_obj[later])
-                return result
-        return result
+        """EmailMessages (+ relations) and Tasks, upserted on Unify_Event_Id__c by their cheapest path
+        (`sf_activities`)."""
+        from engine.connectors import sf_activities  # the cheapest path for the batch's size (D-RUN-5)
+        return sf_activities.create_activities(self, activities, Sent())

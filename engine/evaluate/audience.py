@@ -38,15 +38,10 @@ def parse_duration(text: str | None) -> int | None:
     return int(m.group(1)) * _UNIT_US[m.group(2)] if m else None
 
 
-def parse_csv(text: str) -> list[dict[str, Any]]:
-    """CSV text -> contact dicts keyed by attribute (``email``, ``firstName``, ...). Rows without a
-    valid email are dropped."""
-    return read_csv(text)[0]
-
-
 def read_csv(text: str, file: str = "<audience.csv>") -> tuple[list[dict[str, Any]], list[Diagnostic]]:
-    """`parse_csv` with what it leaves out said as warnings: no ``email`` column (AUDIENCE002: the
-    audience is empty), rows without a valid email (AUDIENCE003, once, at the first such row)."""
+    """CSV text -> contact dicts keyed by attribute (``email``, ``firstName``, ...), and what it leaves
+    out said as warnings: no ``email`` column (AUDIENCE002: the audience is empty), rows without a
+    valid email (AUDIENCE003, once, at the first such row). Files: `engine.workspace.read_audiences`."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     names = [k for k in (reader.fieldnames or []) if k]
     if names and "email" not in {_COLUMN_ATTRS.get(k.strip().lower(), k.strip()) for k in names}:

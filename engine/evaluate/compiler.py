@@ -19,13 +19,13 @@ from typing import Any, Callable, Iterable, Mapping
 import networkx as nx
 
 from engine.language import graph
-from engine.evaluate.conditions import compile_when, event_attr
+from engine.evaluate.conditions import compile_when, make_getter
 from engine.evaluate.crmstate import ATTRIBUTE_FIELDS
 from engine.evaluate.policy import is_blank
 from engine.diagnostics import Diagnostic, error
 from engine.language.model import STOP, CrmSettings, Integration, Play
 from engine.language.templates import _finalize, is_template, render
-from engine.language.vocab import ENGAGEMENT_EVENTS, TRIGGER_EVENTS, NodeKind, TriggerType
+from engine.language.vocab import NodeKind, TriggerType
 
 BRANCH, SYNC, TASK = 0, 1, 2
 _DICT_METHODS = frozenset(dir(dict))
@@ -123,20 +123,14 @@ def _path_getter(path: str) -> Callable[[EvalContext], Any] | None:
     if len(parts) != 2 or parts[1] in _DICT_METHODS:
         return None
     root, name = parts
-    if root in ("contact", "person"):
-        return lambda c: c.contact_value(name)
+    if root in ("contact", "person", "reply", "message", "event"):
+        return make_getter(path)  # what `reply.X` etc. mean, once: the same lookup as a `when` key
     if root == "sequence":
         if name == "name":
             return lambda c: c.event.sequence
         if name == "status":
             return lambda c: c.event.sequence_status
         return lambda c: None
-    if root == "reply":
-        return lambda c: c.event.reply.get(name) if c.event.reply else None
-    if root == "message":
-        return lambda c: c.event.message.get(name) if c.event.message else None
-    if root == "event":
-        return lambda c: event_attr(c.event, name)
     if root == "play":
         return (lambda c: c.play_id) if name == "id" else (lambda c: None)
     return None
@@ -250,9 +244,7 @@ def _value_fn(value: Any) -> tuple[bool, Any]:
 
 def _trigger(play: Play) -> tuple[frozenset[str], Callable[[Any], bool]]:
     t = play.trigger
-    types = {str(e) for e in TRIGGER_EVENTS[t.type]}
-    if t.type == TriggerType.EMAIL_ENGAGEMENT and t.events:
-        types = {str(ENGAGEMENT_EVENTS[e]) for e in t.events if e in ENGAGEMENT_EVENTS}
+    types = t.event_types
     frm, to, seqs, cls = (frozenset(t.from_statuses), frozenset(t.to_statuses), frozenset(t.sequences),
                           frozenset(t.classifications))
     checks: list[Callable[[Any], bool]] = []
@@ -354,6 +346,36 @@ class CompiledPlays:
 
     def for_event(self, event_type: str) -> tuple[CompiledPlay, ...]:
         return self.by_event.get(event_type, ())
+
+    def fired_by(self, ev: Any) -> tuple[CompiledPlay, ...]:
+        """Trigger routing: the Plays event `ev` fires, in Play-id order: those whose trigger fires on
+        its type (`Trigger.event_types`) and whose filters (from, to, classifications, sequences)
+        let it through. Disabled Plays are included (the caller reports them `play_disabled`)."""
+        return tuple(cp for cp in self.by_event.get(ev.type, ()) if cp.accepts(ev))
+
+
+def reply_not_synced(ev: Any) -> bool:
+    """D-PLAY-6: a reply whose sequence is no longer active (`sequence_active: false`) is not synced:
+    no activity, no follow-up task, no tracking."""
+    return not ev.sequence_active and ev.type == "email_replied"
+
+
+def inactive_skips(compiled: CompiledPlays, ev: Any) -> list[tuple[str | None, str]]:
+    """D-PLAY-6: what an event whose sequence is no longer active does not do, as (Play id or None,
+    detail) entries to report skipped with reason ``sequence_inactive``: one per Play the event
+    would have fired (it fires none, disabled ones included) and, for a reply, one (None) for the
+    reply's own sync (`reply_not_synced`). Empty when the sequence is active."""
+    if ev.sequence_active:
+        return []
+    seq = f"sequence '{ev.sequence}'" if ev.sequence else "its sequence"
+    out: list[tuple[str | None, str]] = []
+    if reply_not_synced(ev):
+        out.append((None, f"the reply is not synced: {seq} is no longer active (sequence_active: false) "
+                          f"(D-PLAY-6); no activity, follow-up task or tracking"))
+    for cp in compiled.fired_by(ev):
+        out.append((cp.id, f"Play '{cp.id}' does not run: {seq} is no longer active "
+                           f"(sequence_active: false) (D-PLAY-6)"))
+    return out
 
 
 def compile_plays(plays: Mapping[str, Play] | Iterable[Play], integration: Integration) -> CompiledPlays:

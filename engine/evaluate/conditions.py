@@ -20,7 +20,7 @@ from typing import Any, Callable
 from engine.evaluate.events import parse_time
 from engine.evaluate.policy import _num, equal, is_blank
 from engine.language.model import Condition
-from engine.language.vocab import CLASSIFICATIONS, STATUSES
+from engine.language.vocab import CLASSIFICATION_KEYS, CLASSIFICATIONS, STATUS_KEYS, STATUSES
 
 _STATUS_SET = frozenset(STATUSES)
 _CLASS_SET = frozenset(CLASSIFICATIONS)
@@ -94,6 +94,8 @@ def event_attr(ev: Any, name: str) -> Any:
         return ev.id
     if name == "in_thread":
         return ev.in_thread
+    if name == "sequence_active":
+        return ev.sequence_active
     if name == "sequence_status":
         return ev.sequence_status
     return ev.raw.get(name) if ev.raw else None
@@ -127,11 +129,8 @@ def make_getter(key: str) -> Getter:
 
 # D-VOC-1/2: the condition keys whose value is a sequence status or a reply classification, however
 # the Play names the attribute; an unknown run-time value makes every condition on them false.
-VOCAB_KEYS: dict[str, frozenset[str]] = {
-    **dict.fromkeys(("sequence_status", "event.sequence_status", "event.to", "event.from", "event.status"),
-                    _STATUS_SET),
-    **dict.fromkeys(("reply_classification", "reply.classification"), _CLASS_SET),
-}
+VOCAB_KEYS: dict[str, frozenset[str]] = {**dict.fromkeys(STATUS_KEYS, _STATUS_SET),
+                                         **dict.fromkeys(CLASSIFICATION_KEYS, _CLASS_SET)}
 
 
 def unknown_vocab(key: str, v: Any) -> bool:

@@ -83,8 +83,8 @@ class _Dups:
         if first[1] == ev.raw:
             return None  # the same event twice: applied once, nothing to say
         return warning("EVENT010", self.file, pos,
-                       f"event id '{ev.id}' is used again with different content (first on line {first[0]}); "
-                       "an event seen twice is applied once, so only one of them counts",
+                       f"event id '{ev.id}' is used again with different content; an event seen twice is "
+                       f"applied once: the first copy (line {first[0]}) counts, this one is ignored (D-RUN-1)",
                        "give every event its own id")
 
 

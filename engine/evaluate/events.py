@@ -19,51 +19,40 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import date, datetime, timedelta, timezone
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Collection, Iterable, Mapping
 
 from engine.diagnostics import Diagnostic, did_you_mean, error, warning
 from engine.language.jsonpos import Locator
+from engine.language.times import _EPOCH, _US, parse_time  # re-exported: the one time parser
 from engine.language.vocab import CLASSIFICATIONS, STATUSES, EventType
 
 EVENT_TYPES: frozenset[str] = frozenset(t.value for t in EventType)
 _STATUS_SET = frozenset(STATUSES)
 _CLASS_SET = frozenset(CLASSIFICATIONS)
-_KEYS = ("id", "type", "at", "contact", "sequence", "status", "from", "to", "url", "in_thread", "reply", "message")
+_KEYS = ("id", "type", "at", "contact", "sequence", "status", "from", "to", "url", "in_thread", "sequence_active",
+         "reply", "message")
 _REPLY_KEYS = ("classification", "tags", "subject", "body")
 _MESSAGE_KEYS = ("id", "subject", "body_template", "body_rendered", "manual")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 # ---------------------------------------------------------------------------------------------- time
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_US = timedelta(microseconds=1)
-_DT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
-
-
-def parse_time(text: Any, *, need_zone: bool = True) -> int | None:
-    """ISO 8601 date-time -> integer microseconds since the epoch (UTC), or None if it is not one.
-
-    With ``need_zone`` a time without a zone is refused; without it, it is read as UTC.
-    """
-    if not isinstance(text, str):
-        return None
-    s = text.strip()
-    if need_zone and not _DT_RE.match(s):
-        return None
-    try:
-        dt = datetime.fromisoformat(s)
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return (dt - _EPOCH) // _US
-
+# The one time parser, `parse_time`, lives in engine.language.times (literal checks use it too).
 
 def parse_crm_time(value: Any) -> int | None:
     """A CRM timestamp (``2026-11-01T00:00:00Z``, ``...000+0000``, a date) -> microseconds, or None."""
     if isinstance(value, str) and value:
         return parse_time(value, need_zone=False)
     return None
+
+
+def to_datetime(value: Any) -> datetime | None:
+    """A datetime or an ISO 8601 string (``Z`` or an offset; none read as UTC) -> an aware UTC
+    datetime; None when absent or unparseable. `parse_time` in datetime form (the store's times)."""
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    us = parse_time(value, need_zone=False)
+    return None if us is None else _EPOCH + timedelta(microseconds=us)
 
 
 def to_us(when: Any) -> int | None:
@@ -105,7 +94,10 @@ _DAY_US = 86_400_000_000
 
 @lru_cache(maxsize=4096)
 def _day_text(day: int) -> str:
-    return (_EPOCH + timedelta(days=day)).date().isoformat()
+    try:
+        return (_EPOCH + timedelta(days=day)).date().isoformat()
+    except OverflowError:  # an event in 9999-12-31 plus a few days: the last date there is (D-OPS-3)
+        return "9999-12-31" if day > 0 else "0001-01-01"
 
 
 def add_days(us: int, days: int) -> str:
@@ -118,11 +110,20 @@ def add_days(us: int, days: int) -> str:
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
 
+def email_key(value: Any) -> str | None:
+    """D-WB-5, the one email normalising: emails match trimmed and case-insensitively
+    (``" Ann@Acme.io"`` is ``ann@acme.io``); None for a missing or blank value. A key only: whether
+    it is a valid address is `normalize_email`'s question."""
+    if not isinstance(value, str):
+        return None
+    return value.strip().lower() or None
+
+
 def normalize_email(value: Any) -> tuple[str | None, str | None]:
     """D-WB-5: (normalised email, problem). Problem is ``no_email`` / ``invalid_email`` or None."""
     if value is None or not isinstance(value, str):
         return None, "no_email" if value is None or value == "" else "invalid_email"
-    s = value.strip().lower()
+    s = email_key(value)
     if not s:
         return None, "no_email"
     if not _EMAIL_RE.match(s):
@@ -149,6 +150,7 @@ class Event:
     to_status: str | None = None
     url: str | None = None
     in_thread: bool = True
+    sequence_active: bool = True  # D-PLAY-6: false = the sequence is no longer active
     reply: Mapping[str, Any] | None = None
     message: Mapping[str, Any] | None = None
     raw: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False, repr=False)
@@ -296,6 +298,9 @@ def parse_event(obj: Any, *, file: str = "<event>", line: int = 1, col: int = 1,
             diags.append(error("EVENT004", file, at(key), f"'{key}' must be a string"))
     if "in_thread" in obj and not isinstance(obj["in_thread"], bool):
         diags.append(error("EVENT004", file, at("in_thread"), "'in_thread' must be true or false"))
+    if "sequence_active" in obj and not isinstance(obj["sequence_active"], bool):
+        diags.append(error("EVENT004", file, at("sequence_active"), "'sequence_active' must be true or false",
+                           "false says the sequence is no longer active (D-PLAY-6); leave it out when it is"))
     reply = obj.get("reply")
     if reply is not None:
         if not isinstance(reply, dict):
@@ -359,6 +364,7 @@ def parse_event(obj: Any, *, file: str = "<event>", line: int = 1, col: int = 1,
         sequence=obj.get("sequence"), status=obj.get("status"),
         from_status=obj.get("from"), to_status=obj.get("to"), url=obj.get("url"),
         in_thread=obj.get("in_thread", True) is not False,
+        sequence_active=obj.get("sequence_active", True) is not False,
         reply=MappingProxyType(dict(reply)) if reply is not None else None,
         message=MappingProxyType(dict(message)) if message is not None else None,
         raw=obj,
@@ -373,6 +379,23 @@ def event_from(obj: Any) -> Event:
     if ev is None:
         raise EventError([d for d in diags if d.severity == "error"])
     return ev
+
+
+def first_copies(events: Iterable[Event], seen: Collection[str] = ()) -> tuple[list[Event], list[Event]]:
+    """D-RUN-1: an event id already seen is a duplicate; the first copy in ingest order (for a file:
+    line order) counts, whatever its `at`. Returns (the first copies, in the order given; the later
+    copies and those whose id is in `seen`, the ids of earlier batches: to ignore and report as
+    ``duplicate_event``). Dedupe with this BEFORE ordering by `at`; `seen` is not modified."""
+    firsts: list[Event] = []
+    later: list[Event] = []
+    new: set[str] = set()
+    for ev in events:
+        if ev.id in new or ev.id in seen:
+            later.append(ev)
+        else:
+            new.add(ev.id)
+            firsts.append(ev)
+    return firsts, later
 
 
 def make_event(id: str, type: str, at: str, **kw: Any) -> Event:

@@ -2,9 +2,8 @@
 
 The email is matched trimmed and case-insensitively (it is normalised once, when the event is
 parsed). ``object: auto`` takes whichever of Lead/Contact holds it. When several records share the
-email, the most recently modified one wins; ties go to a Contact over a Lead (the converted, more
-durable record), then to the record listed first in the CRM state. The others are the losers,
-reported ``duplicate`` by the planner and never touched.
+email, the most recently modified one wins; ties go to the greater Id (Leads and Contacts alike).
+The others are the losers, reported ``duplicate`` by the planner and never touched.
 """
 
 from __future__ import annotations
@@ -29,7 +28,10 @@ NO_RECORD = Match(None, (), "no_record")
 
 
 def _rank(rec: Record) -> tuple:
-    return (rec.modified, rec.object == "Contact", -rec.order)
+    """D-WB-6: most recently modified first; ties to the greater Id (compared by length, then text,
+    so numeric HubSpot ids order as numbers); a record this plan creates (no Id yet) in state order."""
+    rid = rec.id or ""
+    return (rec.modified, len(rid), rid, -rec.order)
 
 
 def find(state: CrmState, crm: str, obj: str, email: str | None, email_problem: str | None = None) -> Match:

@@ -28,12 +28,14 @@ from typing import Any, Iterable, Mapping
 
 from engine.evaluate.activities import email_activities, task
 from engine.evaluate.audience import members as audience_members
-from engine.evaluate.compiler import BRANCH, SYNC, CompiledPlay, CompiledPlays, EvalContext, compile_plays
+from engine.evaluate.compiler import (BRANCH, SYNC, CompiledPlay, CompiledPlays, EvalContext, compile_plays,
+                                      sync_values)
 from engine.evaluate.crmstate import CrmState, Record, fill_required, new_record_fields
 from engine.evaluate.events import Event, add_days, event_from, iso_z, to_us
 from engine.evaluate.matching import Match, create_object, find
 from engine.language.metadata import ObjectSchema
 from engine.language.model import Integration, Play
+from engine.language.templates import RenderFailed
 from engine.evaluate.policy import NetWrites, decide, is_blank
 from engine.evaluate.tracking import TrackingConfig, TrackingState, changed_fields, host_on_domains, tracking_fields
 from engine.results import Activity, Kept, Outcome, PlanResult, Skipped, Write
@@ -108,9 +110,19 @@ class Planner:
         return self.tracking
 
     def feed(self, events: Iterable[Event | Mapping[str, Any]]) -> None:
-        """Apply a batch of events in time order (`at`, then the order given). Batches are expected in
-        time order; an event older than the previous batch is still applied, after it."""
+        """Apply a batch of events in time order (`at`, then the order given: D-RUN-1). An event id
+        already seen is applied once: the first copy in the order given counts. Batches are expected
+        in time order; an event older than the previous batch is still applied, after it."""
         batch = [e if isinstance(e, Event) else event_from(e) for e in events]
+        seen, first = self._seen_ids, set()
+        if any(e.id in seen for e in batch) or len({e.id for e in batch}) < len(batch):
+            # D-RUN-1: of two events with one id, the first in ingest order counts, whatever its `at`
+            kept = []
+            for e in batch:
+                if e.id not in seen and e.id not in first:
+                    first.add(e.id)
+                    kept.append(e)
+            batch = kept
         ats = [e.at for e in batch]
         if any(ats[i] > ats[i + 1] for i in range(len(ats) - 1)):
             batch.sort(key=attrgetter("at"))  # stable: ties keep the input order
@@ -381,13 +393,9 @@ class Planner:
             else:
                 self._no_record(crm, n.object, ev, play, n.id, " and the node does not create records (create: false)")
             return
-        if n.templates:
-            wanted = list(n.literals)
-            wanted.extend([(f, fn(ctx)) for f, fn in n.templates])
-        else:
-            wanted = n.literals
+        wanted, defaults = sync_values(n, ctx)  # templates and templated defaults rendered (D-WB-7)
         if rec is None:
-            self._create(play, n, ev, wanted)
+            self._create(play, n, ev, wanted, defaults)
             return
         ov = self.overlay.get(rec.key)
         fields = rec.fields
@@ -398,11 +406,11 @@ class Planner:
                 return ov[f] if f in ov else fields.get(f)
         obj = rec.object
         schema, checks = self._objinfo(crm, obj)
-        d = decide(create=False, current=current, wanted=wanted, defaults=n.defaults, owned=self.owned[crm],
+        d = decide(create=False, current=current, wanted=wanted, defaults=defaults, owned=self.owned[crm],
                    overwrite=n.overwrite, schema=schema, obj=obj, cache=checks)
         self._record(play, n.id, ev, rec, d, "update")
 
-    def _create(self, play: str, n: Any, ev: Event, wanted: list) -> None:
+    def _create(self, play: str, n: Any, ev: Event, wanted: list, defaults: Mapping[str, Any]) -> None:
         """D-WB-3: a new record gets every mapped field the engine has a value for."""
         crm = n.crm
         obj = create_object(crm, n.object)
@@ -412,7 +420,7 @@ class Planner:
         for f, v in wanted:
             if not is_blank(v) or f not in merged:
                 merged[f] = v
-        d = decide(create=True, current=lambda f: None, wanted=list(merged.items()), defaults=n.defaults,
+        d = decide(create=True, current=lambda f: None, wanted=list(merged.items()), defaults=defaults,
                    owned=self.owned[crm], overwrite=n.overwrite, schema=schema, obj=obj, cache=checks)
         fill_required(crm, obj, d.writes, has)
         rec = self.state.add(crm, obj, dict(d.writes), ev.email, ev.at)
@@ -450,7 +458,13 @@ class Planner:
                 self._no_email(ev, play, n.id, crm)
             return
         due = add_days(ev.at, n.due_in_days)
-        tobj, fields = task(crm, rec.id, n.subject(ctx), n.description(ctx), due, f"{ev.id}:{play}:{n.id}")
+        subject, description = n.subject(ctx), n.description(ctx)
+        failed = next((x for x in (subject, description) if type(x) is RenderFailed), None)
+        if failed is not None:  # D-OPS-3: a template that failed is reported, the task not created
+            self.skipped.append(Skipped("template_error", crm, rec.object, rec.id, rec.email or ev.email, ev.id, play,
+                                        n.id, None, f"{failed.code} {failed.message}; the task is not created"))
+            return
+        tobj, fields = task(crm, rec.id, subject, description, due, f"{ev.id}:{play}:{n.id}")
         self.activities.append(Activity(crm, tobj, rec.id, ev.email, fields, play, n.id, ev.id))
 
     # -- tracking -------------------------------------------------------------------------------------

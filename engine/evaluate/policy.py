@@ -20,13 +20,13 @@ Pure functions over values; the planner calls `decide` once per sync node and re
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable, Iterable, Mapping
 
 from engine.evaluate.events import iso_z, parse_time
 from engine.language.metadata import FieldInfo, ObjectSchema
+from engine.language.times import is_date
+from engine.language.templates import RenderFailed
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def is_blank(v: Any) -> bool:
@@ -118,7 +118,7 @@ def coerce(value: Any, info: FieldInfo | None) -> Any:
         raise CoerceError(f"{value!r} is not true or false")
     if kind == "date":
         text = str(value).strip()
-        if _DATE.match(text):
+        if is_date(text):
             return text
         us = parse_time(text, need_zone=False)
         if us is None:
@@ -174,8 +174,17 @@ def decide(*, create: bool, current: Callable[[str], Any], wanted: Iterable[tupl
     writes = d.writes
     mapped: set[str] = set()
 
+    if any(type(v) is RenderFailed for v in defaults.values()):  # a templated default that failed
+        for name, v in defaults.items():
+            if type(v) is RenderFailed:
+                d.skipped.append((name, "template_error", f"{v.code} {v.message} (default value)"))
+        defaults = {k: v for k, v in defaults.items() if type(v) is not RenderFailed}
+
     for name, v in wanted:
         mapped.add(name)
+        if type(v) is RenderFailed:  # D-OPS-3: a template that failed is reported, never written
+            d.skipped.append((name, "template_error", f"{v.code} {v.message}"))
+            continue
         info = None
         if schema is not None:
             info = schema.fields.get(name)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable
 
 import networkx as nx
 
-from engine.diagnostics import Diagnostic, did_you_mean, error, warning
+from engine.diagnostics import Diagnostic, Suggester, error, name_list, warning
 from engine.language.model import STOP, Play
 from engine.language.vocab import NodeKind
 
@@ -82,21 +82,23 @@ def check(play: Play, pos: Pos, file: str, loose: "Loose | None" = None) -> list
     opaque = loose.opaque if loose else frozenset()
     start_ok = loose.start_ok if loose else True
 
+    suggest = Suggester(known)  # built once: asking it is linear in the name, not the Play (D-OPS-3)
+    known_text = name_list(known)
     probable: list[tuple[str, str]] = []  # (source, target) of edges that probably exist
     if loose:
         probable += [(src, dst) for src, dsts in loose.probable.items() for dst in dsts]
     for src, dst, path, _label in edges(play):
         if dst != STOP and dst not in play.nodes:
-            hint = did_you_mean(dst, known)
+            hint = suggest.hint(dst)
             if hint:
                 probable.append((src, _suggested(hint)))
             diags.append(error("GRAPH001", file, pos(path), f"node '{src}' goes to unknown node '{dst}'",
-                               hint or f"known nodes: {', '.join(known)}"))
+                               hint or f"known nodes: {known_text}"))
     start_known = play.start in play.nodes
     if not start_known and play.start != STOP and start_ok:
-        hint = did_you_mean(play.start, list(play.nodes))
+        hint = Suggester(play.nodes).hint(play.start)
         diags.append(error("GRAPH002", file, pos(("start",)), f"start node '{play.start}' does not exist",
-                           hint or f"known nodes: {', '.join(play.nodes)}"))
+                           hint or f"known nodes: {name_list(play.nodes)}"))
 
     g = build_graph(play)
     # A dangling reference is already an error (GRAPH001), a node with a schema error too: for the
@@ -161,4 +163,5 @@ def topological_order(play: Play) -> list[str]:
     """Node ids in an order where each node comes before the nodes it leads to (acyclic Plays)."""
     g = build_graph(play)
     g.remove_node(STOP)
-    return list(nx.lexicographical_topological_sort(g, key=lambda n: list(play.nodes).index(n)))
+    order = {nid: i for i, nid in enumerate(play.nodes)}
+    return list(nx.lexicographical_topological_sort(g, key=order.__getitem__))

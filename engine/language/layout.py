@@ -337,7 +337,11 @@ def layout(boxes: list[Box], links: list[Link], *, node_gap: float = 32, dummy_g
             continue
         a, b = chain[0], chain[-1]
         pa, pb = placed[a], placed[b]
-        pts_l: list[Point] = [(port_x(a, k, out_ports, chain[1]), pa.y + pa.height / 2)]
+        sx = port_x(a, k, out_ports, chain[1])
+        pts_l: list[Point] = [(sx, pa.y + pa.height / 2)]
+        ra = verts[a].rank
+        if pa.y + pa.height / 2 < tops[ra] + heights[ra] - 0.5:  # a box shorter than its rank: straight down
+            pts_l.append((sx, tops[ra] + heights[ra]))          # first, clear of its taller neighbours
         direct = len(chain) == 3 and k not in label_of  # one rank between: one smooth curve
         for key in ([] if direct else chain[1:-1]):
             v = verts[key]

@@ -34,6 +34,7 @@ MAX_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_ALIASES = 200
 MAX_EXPANDED_NODES = 200_000
+MAX_INT_DIGITS = 64  # an integer literal longer than this is refused (YAML012): no CRM field holds one
 
 _STD = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = {
@@ -149,7 +150,7 @@ class _Builder:
                              "remove the tag; plays files hold plain values only")
         self.doc.positions.setdefault(path, _mark(node))
         if isinstance(node, _SCALAR_NODES):
-            return _scalar(node, tag)
+            return _checked_scalar(node, tag)
         if isinstance(node, _SEQUENCE_NODES):
             return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
         if isinstance(node, _MAPPING_NODES):
@@ -174,7 +175,7 @@ class _Builder:
                     if isinstance(key_node, _MAPPING_NODES) and isinstance(node, _MAPPING_NODES) and node.flow_style \
                     else None
                 raise _LoadError("YAML001", _mark(key_node), "mapping keys must be plain scalars", hint)
-            key = _scalar(key_node, ktag)
+            key = _checked_scalar(key_node, ktag)
             if isinstance(key, (list, dict)) or key is None:
                 raise _LoadError("YAML001", _mark(key_node), "mapping keys must be plain scalars")
             key = key if isinstance(key, str) else str(key)
@@ -188,6 +189,15 @@ class _Builder:
             for k, v in src.items():
                 out.setdefault(k, v)
         return out
+
+
+def _checked_scalar(node: ScalarNode, tag: str | None) -> Any:
+    """`_scalar`, refusing an integer too long to be a value (a 4,000-digit literal would break
+    every later ``str()`` of it: Python limits int-to-text conversion to 4,300 digits)."""
+    if tag == _STD + "int" and len(node.value.lstrip("+-").replace("_", "")) > MAX_INT_DIGITS:
+        raise _LoadError("YAML012", _mark(node), f"integer literal longer than {MAX_INT_DIGITS} digits",
+                         "no CRM field holds a number this large; quote it if it is text")
+    return _scalar(node, tag)
 
 
 def _scalar(node: ScalarNode, tag: str | None) -> Any:
@@ -240,8 +250,11 @@ def load_yaml(text: str, file: str) -> tuple[Document | None, list[Diagnostic]]:
                             _indent_hint(text, mark, problem) or _syntax_hint(problem))]
     except RecursionError:
         return None, [error("YAML006", file, (1, 1), f"document nested deeper than {MAX_DEPTH} levels")]
-    except _YAML_ERRORS as exc:
-        return None, [error("YAML001", file, (1, 1), f"YAML error: {exc}")]
+    except _YAML_ERRORS as exc:  # a reader error: a character YAML does not allow
+        where = getattr(exc, "position", None)
+        pos = _line_col(text, where) if isinstance(where, int) else (1, 1)
+        return None, [error("YAML001", file, pos, f"YAML error: {str(exc).splitlines()[0]}",
+                            "remove control characters; YAML files are printable text")]
     nodes = [n for n in nodes if n is not None]
     if not nodes:
         return None, [error("YAML008", file, (1, 1), "the file is empty", "see docs/ for a minimal example")]
@@ -256,6 +269,11 @@ def load_yaml(text: str, file: str) -> tuple[Document | None, list[Diagnostic]]:
     except RecursionError:
         return None, [error("YAML006", file, (1, 1), f"document nested deeper than {MAX_DEPTH} levels")]
     return doc, []
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
 def _text_at(text: str, mark: Any) -> str:

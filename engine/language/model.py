@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from engine.language.vocab import Crm, NodeKind, TRACKING_KEYS, TriggerType
+from engine.language.vocab import Crm, NodeKind, TRACKING_KEYS, TriggerType, trigger_event_types
 
 STOP = "stop"
 OPERATORS = ("not", "in", "contains", "exists", "gt", "lt")
@@ -107,6 +107,11 @@ class Trigger:
     audience: Audience | None = None
     path: tuple = ("trigger",)
 
+    @property
+    def event_types(self) -> frozenset[str]:
+        """The event types this trigger fires on (empty for a schedule): see `trigger_event_types`."""
+        return trigger_event_types(self.type, self.events)
+
 
 @dataclass(frozen=True)
 class Play:
@@ -134,6 +139,7 @@ class CrmSettings:
     email_writeback: str = "task"  # task | email_message (Salesforce only)
     enhanced_email: bool = False
     sync_every: str = "15m"
+    api_budget_share: float = 0.5  # D-RUN-5: share of the daily API allowance spent before work is parked
     auth: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)  # raw values, ``${ENV}`` references unexpanded
 
     @property
@@ -247,6 +253,7 @@ def build_crm_settings(crm: Crm, raw: dict) -> CrmSettings:
         email_writeback=raw.get("email_writeback", "task"),
         enhanced_email=bool(raw.get("enhanced_email", False)),
         sync_every=raw.get("sync_every", "15m"),
+        api_budget_share=float(raw.get("api_budget_share", 0.5)),
         auth=_frozen({k: raw[k] for k in _AUTH_KEYS if k in raw}),
     )
 

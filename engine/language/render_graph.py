@@ -10,7 +10,8 @@ installed. Branches are diamonds with one labelled edge per case (its `when`, sh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from engine.language.graph import edges
@@ -191,6 +192,7 @@ class Shape:
     writes: tuple[Write, ...] = ()
     crm: str = ""
     objects: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()  # "CODE message" of the diagnostics inside this node
 
 
 @dataclass(frozen=True)
@@ -219,8 +221,16 @@ _KEY_WORDS = {"sequence_status": "sequence status", "reply_classification": "rep
               "sequence": "sequence", "event": "event"}
 
 
+NBSP = "\u00a0"
+
+
+def _atom(v: Any) -> str:
+    """A value in a sentence: its spaces do not break (a picture never wraps "Completed: Replied")."""
+    return _value(v).replace(" ", NBSP)
+
+
 def _words(values: tuple | list, joiner: str = "or") -> str:
-    items = [_value(v) for v in values]
+    items = [_atom(v) for v in values]
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + f" {joiner} " + items[-1]
@@ -232,16 +242,28 @@ def condition_sentence(cond: Condition) -> str:
     v = cond.value
     many = isinstance(v, tuple)
     if cond.op in ("eq", "any", "in"):
-        return f"{key} is {_words(v) if many else _value(v)}"
+        return f"{key} is {_words(v) if many else _atom(v)}"
     if cond.op == "not":
-        return f"{key} is not {_words(v, 'nor') if many else _value(v)}"
+        return f"{key} is not {_words(v, 'nor') if many else _atom(v)}"
     if cond.op == "contains":
-        return f"{key} contains {_words(v) if many else _value(v)}"
+        return f"{key} contains {_words(v) if many else _atom(v)}"
     if cond.op == "exists":
         return f"{key} is {'set' if v else 'not set'}"
     if cond.op in ("gt", "lt"):
-        return f"{key} is {'more' if cond.op == 'gt' else 'less'} than {_value(v)}"
+        return f"{key} is {'more' if cond.op == 'gt' else 'less'} than {_atom(v)}"
     return condition_label(cond)
+
+
+_UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
+
+
+def _duration(text: str | None) -> str:
+    """``1d`` -> ``day``, ``14d`` -> ``14 days``; anything else as written."""
+    m = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text or "")
+    if not m:
+        return str(text)
+    n, unit = int(m.group(1)), _UNITS[m.group(2)]
+    return unit if n == 1 else f"{n} {unit}s"
 
 
 def trigger_sentence(play: Play) -> list[str]:
@@ -260,12 +282,12 @@ def trigger_sentence(play: Play) -> list[str]:
         evs = [verbs.get(e, e) for e in (t.events or ("opened", "clicked", "replied"))]
         out = f"When a contact {_words(evs)} an email" + seqs
     else:
-        out = f"Every {t.every}" if t.every else f"On the schedule {t.cron}" if t.cron else "On a schedule"
+        out = f"Every {_duration(t.every)}" if t.every else f"On the schedule {t.cron}" if t.cron else "On a schedule"
         a = t.audience
         if a is not None and a.csv:
             out += f", for the contacts in {a.csv}"
         elif a is not None and a.engaged:
-            out += f", for contacts who {_words(list(a.engaged))}" + (f" in the last {a.within}" if a.within else "")
+            out += f", for contacts who {_words(list(a.engaged))}" + (f" in the last {_duration(a.within)}" if a.within else "")
             if a.exclusions:
                 out += " (automated and out-of-office replies do not count)"
     return [out]
@@ -298,6 +320,8 @@ def node_writes(node: Node, integration: Integration | None = None,
     for name, value in node.fields.items():
         fi = info(name)
         dv = node.default_values.get(name, defaults.get(name))
+        if dv is not None and not is_template(value) and _fmt(dv) == _fmt(value):
+            dv = None  # a default equal to the value says nothing
         out.append(Write(name, _fmt(value), is_template(value), mode(name), None if dv is None else _fmt(dv),
                          bool(fi and fi.kind == "picklist"), fi.label if fi else ""))
     for source, values in (("node default", node.default_values), ("integration default", defaults)):
@@ -348,17 +372,20 @@ def _node_shape(node: Node, integration: Integration | None, objects, notes: Map
 
 def diagram(play: Play, integration: Integration | None = None,
             objects: Mapping[str, Mapping[str, ObjectSchema]] | None = None,
-            notes: Mapping[str, str] | None = None) -> Diagram:
+            notes: Mapping[str, str] | None = None, problems: Mapping[str, list[str]] | None = None) -> Diagram:
     """The picture of a Play: a trigger box, one box per node, and one arrow per reference (the
     start, each case with its conditions, each default, each `next`). Each reference to ``stop``
     goes to an End box of its own (ids ``__stop``, ``__stop2``, ...: kind ``stop``), so no arrow
     crosses the picture to reach a shared one; a reference to a node that does not exist goes to
-    a "missing" box. `notes`: a description per node id."""
+    a "missing" box. `notes`: a description per node id; `problems`: diagnostics per node id
+    (``__trigger`` for the trigger), drawn in red in their box."""
     notes = notes or {}
     trigger_lines = trigger_sentence(play)
     shapes = [Shape(TRIGGER_SHAPE, "trigger", "When", "" if play.enabled else "disabled: never runs",
                     tuple(trigger_lines))]
     shapes += [_node_shape(node, integration, objects, notes) for node in play.nodes.values()]
+    if problems:
+        shapes = [replace(sh, problems=tuple(problems.get(sh.id, ()))) for sh in shapes]
     missing: list[str] = []
 
     ends: list[str] = []

@@ -14,6 +14,7 @@ Every box is a ``<g class="node" data-node=ID data-kind=KIND>`` and every arrow 
 
 from __future__ import annotations
 
+import re
 from typing import Mapping
 
 from engine.language.layout import Box, Layout, Link, layout
@@ -24,7 +25,7 @@ from engine.language.render_graph import (BLANK_ONLY, MODE_MEANING, OVERWRITE, O
 
 FONT = "Helvetica, Arial, 'Liberation Sans', sans-serif"
 MAX_CHARS = 46  # longest value / line drawn; the full text is in the box's tooltip
-WRAP = 40
+WRAP = 44
 LABEL_WRAP = 44
 
 # Arial advance widths, 1/1000 em, for ASCII 32..126 (Helvetica and Liberation Sans match).
@@ -55,7 +56,7 @@ DEFAULT_MEANING = "(default X): written instead when the value is empty or not o
 
 def text_width(text: str, size: float, bold: bool = False) -> float:
     """The width of `text` in Arial at `size` px (bold: about 12 % wider, rounded up)."""
-    units = sum(_ARIAL[ord(c) - 32] if 32 <= ord(c) < 127 else 600 for c in text)
+    units = sum(_ARIAL[ord(c) - 32] if 32 <= ord(c) < 127 else 278 if c == "\u00a0" else 600 for c in text)
     return units * size / 1000 * (1.12 if bold else 1.0)
 
 
@@ -71,7 +72,7 @@ def _cut(text: str, limit: int = MAX_CHARS) -> str:
 def _wrap(text: str, width: int = WRAP) -> list[str]:
     lines: list[str] = []
     cur = ""
-    for word in text.split(" "):
+    for word in re.findall(r"[^ ]*\{\{.*?\}\}[^ ]*|[^ ]+", text):  # a {{ template }} is never split
         if cur and len(cur) + 1 + len(word) > width:
             lines.append(cur)
             cur = word
@@ -134,6 +135,10 @@ class _Card:
         if shape.kind == "stop":
             self.width, self.height = max(64.0, text_width(shape.title, 12, True) + 32), 30.0
             return
+        for problem in shape.problems[:4]:
+            self.body.append(("problem", _cut(problem, 60), LINE))
+        if len(shape.problems) > 4:
+            self.body.append(("problem", f"… {len(shape.problems) - 4} more problems", LINE))
         if shape.subtitle:
             self.body.append(("subtitle", shape.subtitle, LINE))
         for line in shape.lines:
@@ -159,6 +164,8 @@ class _Card:
                 widths.append(INDENT + _value_width(payload) + 2 * PAD)  # type: ignore[arg-type]
             elif kind == "caption":
                 widths.append(_caps_width(str(payload), 10.5) + 2 * PAD)
+            elif kind == "problem":
+                widths.append(text_width("⚠ " + str(payload), 12, True) + 2 * PAD)
             else:
                 widths.append(text_width(str(payload), 12, kind == "subtitle") + 2 * PAD)
         self.width = max(max(widths), 150.0)
@@ -183,8 +190,12 @@ class _Card:
                        f'class="t-title" fill="{stroke}">{_esc(s.title)}</text></g>')
             return "".join(out)
         dash = ' stroke-dasharray="5 4"' if s.kind == "missing" else ""
+        border, sw = stroke, "1.5"
+        if s.problems:  # a box with diagnostics: a thick red border, the problems first
+            border, sw = COLORS["missing"][0], "2.5"
+            out[0] = out[0].replace('class="node ', 'class="node has-problems ', 1)
         out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="8" fill="{fill}" '
-                   f'stroke="{stroke}" stroke-width="1.5"{dash}/>')
+                   f'stroke="{border}" stroke-width="{sw}"{dash}/>')
         out.append(f'<path d="M{x:.1f},{y + HEAD:.1f} v-{HEAD - 8} a8,8 0 0 1 8,-8 h{w - 16:.1f} a8,8 0 0 1 8,8 '
                    f'v{HEAD - 8} z" fill="{stroke}"/>')
         out.append(f'<text x="{x + PAD:.1f}" y="{y + 17.5:.1f}" class="t-head">{_esc(s.title)}</text>')
@@ -197,6 +208,8 @@ class _Card:
             if kind == "subtitle":
                 cls = "t-warn" if s.kind == "trigger" else "t-sub"
                 out.append(f'<text x="{x + PAD:.1f}" y="{base:.1f}" class="{cls}">{_esc(str(payload))}</text>')
+            elif kind == "problem":
+                out.append(f'<text x="{x + PAD:.1f}" y="{base:.1f}" class="t-problem">&#9888; {_esc(str(payload))}</text>')
             elif kind == "line":
                 out.append(f'<text x="{x + PAD:.1f}" y="{base:.1f}" class="t-line">{_esc(str(payload))}</text>')
             elif kind == "caption":
@@ -283,6 +296,7 @@ def _style(p: str) -> str:
             f".{p} .t-sub{{font-size:12px;font-weight:bold;fill:#1e293b;}}"
             f".{p} .t-warn{{font-size:12px;font-weight:bold;fill:#b91c1c;}}"
             f".{p} .t-line{{font-size:12px;fill:#334155;}}"
+            f".{p} .t-problem{{font-size:12px;font-weight:bold;fill:#b91c1c;}}"
             f".{p} .t-cap{{font-size:10.5px;fill:#64748b;text-transform:uppercase;letter-spacing:.4px;}}"
             f".{p} .t-field{{font-size:12px;font-weight:bold;fill:#0f172a;}}"
             f".{p} .t-eq{{fill:#94a3b8;}}"
@@ -303,8 +317,18 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-") or "play"
 
 
-def render(d: Diagram, prefix: str | None = None) -> tuple[str, Layout]:
-    """The SVG of a diagram (and its layout, for tests). `prefix` makes its ids unique in a page."""
+def _badge_svg(pl, text: str) -> str:
+    """A run's count on a box: a dark pill over its top-right corner."""
+    w = text_width(text, 11, True) + 14
+    x, y = pl.left + pl.width - w + 6, pl.top - 15
+    return (f'<g class="run-badge"><rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="18" rx="9" '
+            f'fill="#0f172a"/><text x="{x + w / 2:.1f}" y="{y + 12.5:.1f}" text-anchor="middle" '
+            f'class="t-chip" fill="#ffffff" font-size="11">{_esc(text)}</text></g>')
+
+
+def render(d: Diagram, prefix: str | None = None, badges: Mapping[str, str] | None = None) -> tuple[str, Layout]:
+    """The SVG of a diagram (and its layout, for tests). `prefix` makes its ids unique in a page.
+    `badges`: a run's text per box id (e.g. "3 contacts"); with them, boxes without one are faded."""
     p = "pg-" + _slug(prefix or d.play)
     cards = {s.id: _Card(s) for s in d.shapes}
     boxes = [Box(s.id, cards[s.id].width, cards[s.id].height) for s in d.shapes]
@@ -329,7 +353,7 @@ def render(d: Diagram, prefix: str | None = None) -> tuple[str, Layout]:
            f'<marker id="{p}-arrow-missing" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
            f'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#b91c1c"/></marker>'
            f"</defs>",
-           f'<rect width="100%" height="100%" fill="#ffffff"/>']
+           '<rect width="100%" height="100%" fill="#ffffff"/>']
     out.append('<g class="edges">')
     for a, route in zip(d.arrows, lay.routes):
         cls = "edge edge-" + a.kind + (" edge-missing" if a.missing else "")
@@ -343,7 +367,13 @@ def render(d: Diagram, prefix: str | None = None) -> tuple[str, Layout]:
     out.append('</g><g class="nodes">')
     for s in d.shapes:
         pl = lay.boxes[s.id]
-        out.append(cards[s.id].svg(pl.left, pl.top))
+        card = cards[s.id].svg(pl.left, pl.top)
+        if badges is not None and s.id not in badges and s.kind != "stop":
+            card = card.replace("<g ", '<g opacity="0.45" ', 1)
+        out.append(card)
+    for s in d.shapes:
+        if badges and s.id in badges:
+            out.append(_badge_svg(lay.boxes[s.id], badges[s.id]))
     out.append("</g>")
     if legend:
         out.append('<g class="legend">')
@@ -364,9 +394,10 @@ def render(d: Diagram, prefix: str | None = None) -> tuple[str, Layout]:
 
 def play_svg(play: Play, integration: Integration | None = None,
              objects: Mapping[str, Mapping[str, ObjectSchema]] | None = None,
-             notes: Mapping[str, str] | None = None, prefix: str | None = None) -> str:
+             notes: Mapping[str, str] | None = None, prefix: str | None = None,
+             problems: Mapping[str, list[str]] | None = None) -> str:
     """The SVG picture of a Play (see `render_graph.diagram` for what it shows)."""
-    return render(diagram(play, integration, objects, notes), prefix)[0]
+    return render(diagram(play, integration, objects, notes, problems), prefix)[0]
 
 
 __all__ = ["play_svg", "render", "text_width", "STOP_SHAPE", "TRIGGER_SHAPE"]

@@ -93,6 +93,22 @@ ENGAGEMENT_EVENTS: dict[str, EventType] = {
     "replied": EventType.EMAIL_REPLIED,
 }
 
+
+def trigger_event_types(trigger_type: TriggerType | str, engagement: tuple[str, ...] = ()) -> frozenset[str]:
+    """Trigger routing, the one place: the event types a trigger fires on (empty for a schedule);
+    an `email_engagement` trigger with `events` fires on those only. Use `Trigger.event_types`."""
+    if trigger_type == TriggerType.EMAIL_ENGAGEMENT and engagement:
+        return frozenset(ENGAGEMENT_EVENTS[e].value for e in engagement if e in ENGAGEMENT_EVENTS)
+    return frozenset(e.value for e in TRIGGER_EVENTS.get(TriggerType(trigger_type), frozenset()))
+
+
+# Condition keys whose value is a sequence status (D-VOC-1) or a reply classification (D-VOC-2),
+# whatever name the Play uses: checked against the vocabulary when a Play is validated, and an
+# unknown run-time value makes every condition on them false (engine.evaluate.conditions).
+STATUS_KEYS: tuple[str, ...] = ("sequence_status", "event.sequence_status", "event.to", "event.from",
+                                "event.status")
+CLASSIFICATION_KEYS: tuple[str, ...] = ("reply_classification", "reply.classification")
+
 STANDARD_CONTACT_ATTRIBUTES: tuple[str, ...] = (
     "email",
     "firstName",
@@ -116,4 +132,5 @@ SKIP_REASONS: tuple[str, ...] = (
     "out_of_thread",
     "untracked_domain",
     "crm_rejected",
+    "template_error",
 )

@@ -8,8 +8,10 @@ URL (``PLAYS_DATABASE_URL``). See `engine.store.store.Store`.
 
 from engine.store.db import DEFAULT_URL, ENV_VAR, resolve_url
 from engine.store.lease import Lease, LeaseHeld, LeaseLost
-from engine.store.store import (CursorMoved, IngestResult, Pending, Settle, Store, StoredEvent,
-                                normalize_email, parse_time)
+from engine.store.limits import EventRejected
+from engine.store.store import (CursorMoved, IngestResult, Pending, Replayed, Settle, Store, StoredEvent,
+                                StoreUnavailable, normalize_email, parse_time)
 
-__all__ = ["DEFAULT_URL", "ENV_VAR", "CursorMoved", "IngestResult", "Lease", "LeaseHeld", "LeaseLost", "Pending",
-           "Settle", "Store", "StoredEvent", "normalize_email", "parse_time", "resolve_url"]
+__all__ = ["DEFAULT_URL", "ENV_VAR", "CursorMoved", "EventRejected", "IngestResult", "Lease", "LeaseHeld", "LeaseLost",
+           "Pending", "Replayed", "Settle", "Store", "StoredEvent", "StoreUnavailable", "normalize_email", "parse_time",
+           "resolve_url"]

@@ -10,6 +10,7 @@ advisory lock so event ``seq`` values become visible in order (a cursor never sk
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 from typing import Mapping
 
@@ -43,6 +44,8 @@ def make_engine(url: str, schema: str | None = None) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
         _sqlite_setup(engine)
         return engine
+    if parsed.get_backend_name() == "postgresql" and importlib.util.find_spec("psycopg") is None:
+        raise ModuleNotFoundError("a PostgreSQL store needs the psycopg driver: pip install 'plays[postgres]'")
     engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
     if schema:
         engine = engine.execution_options(schema_translate_map={None: schema})
@@ -108,3 +111,16 @@ def redact(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - a message helper must not fail
         return url
+
+
+def reason(exc: BaseException, url: str) -> str:
+    """A database error in one line, without SQL and without the URL's password (for messages)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = " ".join(str(orig).split()) or type(orig).__name__
+    try:
+        password = make_url(url).password
+    except Exception:  # noqa: BLE001
+        password = None
+    if password:
+        text = text.replace(str(password), "***")
+    return text[:300]

@@ -11,7 +11,8 @@ A runner that applies batches of the event log first takes the lease::
 - `Store.acquire(holder, ttl)` returns a `Lease` whose ``token`` is larger than any token issued
   before for that lease name; it raises `LeaseHeld` (naming the current holder and until when) while
   another holder's lease has not expired. The same holder acquiring again while it holds the lease
-  gets its lease back, renewed (threads of one runner share it).
+  gets its lease back, renewed (threads of one runner share it). ``take_over=<holder>`` takes a
+  running lease from that holder (a runner known to be dead, e.g. a killed process on this machine).
 - `Store.renew(lease)` extends it by its ttl; `Store.release(lease)` frees it at once (the token
   counter stays, so the next lease still gets a larger token). Both raise `LeaseLost` when a newer
   token exists.
@@ -90,7 +91,8 @@ def _row(conn: Connection, name: str, *, for_update: bool = False, for_share: bo
     return conn.execute(q).first()
 
 
-def acquire(conn: Connection, engine, holder: str, ttl: float, now: datetime, name: str) -> Lease:
+def acquire(conn: Connection, engine, holder: str, ttl: float, now: datetime, name: str,
+            take_over: str | None = None) -> Lease:
     if not holder:
         raise ValueError("a lease needs a holder name")
     if ttl <= 0:
@@ -99,7 +101,7 @@ def acquire(conn: Connection, engine, holder: str, ttl: float, now: datetime, na
         name=name, holder=None, token=0, expires_at=EPOCH, acquired_at=None))
     row = _row(conn, name, for_update=True)
     expires = now + timedelta(seconds=ttl)
-    if row.holder and row.expires_at > now:
+    if row.holder and row.expires_at > now and not (take_over and row.holder == take_over):
         if row.holder != holder:
             raise LeaseHeld(name, row.holder, row.expires_at)
         conn.execute(update(leases).where(leases.c.name == name).values(expires_at=expires))

@@ -19,23 +19,47 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Collection, Iterable, Iterator, Mapping
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
+from engine.evaluate.events import email_key as normalize_email  # D-WB-5: the one email key
+from engine.evaluate.events import to_datetime as parse_time  # the one time parser
 from engine.store import db
 from engine.store import lease as leasing
-from engine.store.lease import DEFAULT_NAME, Lease
-from engine.store.tables import (audit_log, events, metadata, outbox, play_progress, skipped_records,
-                                 sync_cursors, tracking_state, write_intents)
+from engine.store.lease import Lease
+from engine.store.bookkeeping import Bookkeeping, Settle
+from engine.store.limits import check_events
+from engine.store.tables import (audit_log, events, ingest_signatures, metadata, play_progress, skipped_records,
+                                 sync_cursors, tracking_state)
 
 _CHUNK = 500  # rows per INSERT statement (well under SQLite's bound-parameter limit)
 
 
 class CursorMoved(RuntimeError):
     """Another run recorded this consumer's batch first (concurrency guard)."""
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot be opened (unreachable, refused, broken): the message names it without its
+    password (D-OPS-2)."""
+
+
+class Replayed(RuntimeError):
+    """This signed ingest request's events were already stored (a replay)."""
+
+
+def _use_signature(conn: Connection, engine: Any, signature: str, now: datetime,
+                   forget_before: datetime | None) -> None:
+    if forget_before is not None:
+        conn.execute(delete(ingest_signatures).where(ingest_signatures.c.at < forget_before))
+    got = conn.execute(db.insert_ignore(engine, ingest_signatures, ["signature"])
+                       .values(signature=signature[:128], at=now).returning(ingest_signatures.c.signature)).first()
+    if got is None:
+        raise Replayed("this signed request was already received and its events stored")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,36 +89,12 @@ class Pending:
     events: list[StoredEvent]
 
 
-def parse_time(value: Any) -> datetime | None:
-    """ISO 8601 (``Z`` or an offset) -> aware UTC datetime; None when absent or unparseable."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def normalize_email(value: Any) -> str | None:
-    """D-WB-5: emails match trimmed and case-insensitively."""
-    if not isinstance(value, str):
-        return None
-    value = value.strip().lower()
-    return value or None
-
-
 def _chunks(rows: list, size: int = _CHUNK) -> Iterator[list]:
     for i in range(0, len(rows), size):
         yield rows[i:i + size]
 
 
-class Store:
+class Store(Bookkeeping):
     """Event log and bookkeeping in one database (SQLite file by default, PostgreSQL by URL)."""
 
     def __init__(self, url: str | None = None, *, schema: str | None = None, create: bool = True):
@@ -104,7 +104,11 @@ class Store:
         self.schema = schema
         self.engine = db.make_engine(self.url, schema)
         if create:
-            self.create()
+            try:
+                self.create()
+            except SQLAlchemyError as exc:
+                self.engine.dispose()
+                raise StoreUnavailable(f"cannot open the store at {self.describe()}: {db.reason(exc, self.url)}") from None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -149,10 +153,17 @@ class Store:
 
     # ---- events ----------------------------------------------------------------------------
 
-    def ingest(self, items: Iterable[Mapping[str, Any]], now: datetime) -> IngestResult:
+    def ingest(self, items: Iterable[Mapping[str, Any]], now: datetime, *, signature: str | None = None,
+               forget_before: datetime | None = None) -> IngestResult:
         """Store events (each needs ``id`` and ``type``), in the order given; an id already stored
         (or repeated in `items`) is ignored. Returns how many were new (and their ids) and how many
-        were duplicates."""
+        were duplicates. Raises EventRejected (nothing stored) for events the store cannot hold.
+
+        `signature` (the ingest endpoint's): recorded in the same transaction, so it counts as used
+        only once its events are stored; one already recorded raises Replayed (nothing stored).
+        Signatures older than `forget_before` are forgotten then."""
+        items = list(items)
+        check_events(items)
         rows: list[dict] = []
         seen: set[str] = set()
         dup = 0
@@ -169,6 +180,8 @@ class Store:
         new: list[str] = []
         stmt = db.insert_ignore(self.engine, events, ["id"]).returning(events.c.id)
         with self._write() as conn:
+            if signature is not None:
+                _use_signature(conn, self.engine, signature, now, forget_before)
             db.lock_ingest(conn, self.schema)
             for chunk in _chunks(rows, 5000):  # executemany: one cached statement, batched VALUES
                 if chunk:
@@ -364,117 +377,6 @@ class Store:
         for chunk in _chunks(list(rows.values()), 5000):
             conn.execute(stmt, chunk)
 
-    # ---- outbox (pending writes) -----------------------------------------------------------
-
-    def enqueue(self, writes: Iterable[Mapping[str, Any]], consumer: str, now: datetime, *,
-                lease: Lease | None = None) -> None:
-        with self._write() as conn:
-            leasing.fence(conn, lease)
-            self._enqueue(conn, writes, consumer, now)
-
-    def _enqueue(self, conn: Connection, writes: Iterable[Mapping[str, Any]], consumer: str,
-                 now: datetime) -> None:
-        """Each write: ``{"key": idempotency key, "crm": ..., "payload": {...}}``; a known key is kept."""
-        rows = {}
-        for w in writes:
-            rows[str(w["key"])] = {"key": str(w["key"]), "consumer": consumer, "crm": w.get("crm"),
-                                   "payload": w.get("payload", {}), "status": "pending", "attempts": 0,
-                                   "last_error": w.get("error"), "created_at": now, "updated_at": now}
-        stmt = db.insert_ignore(self.engine, outbox, ["key"])
-        for chunk in _chunks(list(rows.values()), 5000):
-            conn.execute(stmt, chunk)
-
-    def outbox_pending(self, limit: int = 1000) -> list[dict]:
-        q = select(outbox).where(outbox.c.status == "pending").order_by(outbox.c.id).limit(limit)
-        with self._read() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
-
-    def outbox_done(self, ids: Iterable[int], now: datetime, *, audit: Iterable[Mapping[str, Any]] = (),
-                    run: str | None = None, lease: Lease | None = None) -> None:
-        ids = list(ids)
-        with self._write() as conn:
-            leasing.fence(conn, lease)
-            for chunk in _chunks(ids):
-                conn.execute(update(outbox).where(outbox.c.id.in_(chunk))
-                             .values(status="done", updated_at=now, attempts=outbox.c.attempts + 1))
-            self._insert_audit(conn, audit, now, run)
-
-    def outbox_resolve(self, consumer: str, now: datetime) -> int:
-        """Mark a consumer's pending entries done (its stopped batch has since gone through)."""
-        with self._write() as conn:
-            return conn.execute(update(outbox).where(outbox.c.consumer == consumer, outbox.c.status == "pending")
-                                .values(status="done", updated_at=now)).rowcount
-
-    def outbox_failed(self, entry_id: int, error: str, now: datetime, *, give_up: bool = False) -> None:
-        with self._write() as conn:
-            conn.execute(update(outbox).where(outbox.c.id == entry_id).values(
-                status="failed" if give_up else "pending", last_error=error, updated_at=now,
-                attempts=outbox.c.attempts + 1))
-
-    def outbox_counts(self) -> dict[str, int]:
-        with self._read() as conn:
-            rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
-            return {status: n for status, n in rows}
-
-    # ---- write intents (the audit rows a batch is about to produce) ------------------------
-
-    def add_intents(self, consumer: str, token: str, rows: Iterable[Mapping[str, Any]], now: datetime, *,
-                    lease: Lease | None = None) -> Lease | None:
-        """Store field changes about to be sent (crm, object, record, email, op, field, before,
-        after, play, node), committed before the send. With `lease`: fenced (LeaseLost: send
-        nothing) and renewed in the same transaction; returns the renewed lease."""
-        cols = ("crm", "object", "record", "email", "op", "field", "before", "after", "play", "node")
-        out = [{**{c: row.get(c) for c in cols}, "token": token, "consumer": consumer, "created_at": now}
-               for row in rows]
-        if not out and lease is None:
-            return None
-        with self._write() as conn:
-            if lease is not None:
-                lease = leasing.renew(conn, lease, now)
-            for chunk in _chunks(out, 5000):
-                conn.execute(write_intents.insert(), chunk)
-        return lease
-
-    def intents(self, consumer: str) -> list[dict]:
-        """A consumer's unsettled write intents (left by runs that died before recording), oldest first."""
-        q = select(write_intents).where(write_intents.c.consumer == consumer).order_by(write_intents.c.id)
-        with self._read() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
-
-    def settle(self, settle: "Settle") -> None:
-        with self._write() as conn:
-            self._settle(conn, settle)
-
-    def _settle(self, conn: Connection, settle: "Settle | None") -> None:
-        if settle is None:
-            return
-        conn.execute(delete(write_intents).where(write_intents.c.consumer == settle.consumer,
-                                                 write_intents.c.token == settle.token))
-        for chunk in _chunks(sorted(settle.ids)):
-            conn.execute(delete(write_intents).where(write_intents.c.id.in_(chunk)))
-
-    # ---- the one-writer lease (engine.store.lease) ------------------------------------------
-
-    def acquire(self, holder: str, ttl: float, *, name: str = DEFAULT_NAME, now: datetime | None = None) -> Lease:
-        """Take the lease (a new, larger token), or renew it when `holder` already holds it.
-        Raises LeaseHeld, naming the holder, while another holder's lease runs."""
-        with self._write() as conn:
-            return leasing.acquire(conn, self.engine, holder, ttl, leasing.now_or_clock(now), name)
-
-    def renew(self, lease: Lease, *, now: datetime | None = None) -> Lease:
-        """Extend the lease by its ttl; LeaseLost when a newer token exists."""
-        with self._write() as conn:
-            return leasing.renew(conn, lease, leasing.now_or_clock(now))
-
-    def release(self, lease: Lease) -> None:
-        with self._write() as conn:
-            leasing.release(conn, lease)
-
-    def lease_holder(self, name: str = DEFAULT_NAME) -> Lease | None:
-        """The current lease (holder, token, expiry), or None when nobody holds it."""
-        with self._read() as conn:
-            return leasing.current(conn, name)
-
     # ---- sync cursors ----------------------------------------------------------------------
 
     def sync_cursor(self, name: str) -> str | None:
@@ -500,15 +402,6 @@ class Store:
         with self._write() as conn:
             for t in reversed(metadata.sorted_tables):
                 conn.execute(delete(t))
-
-
-@dataclass(frozen=True, slots=True)
-class Settle:
-    """Write intents to delete: those of `token` (this attempt) and the older ones in `ids`."""
-
-    consumer: str
-    token: str
-    ids: frozenset[int] = frozenset()
 
 
 class _Tx:

@@ -25,10 +25,12 @@ Times are stored as naive UTC and read back as aware UTC (`UtcDateTime`), the sa
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 from sqlalchemy import (JSON, BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
                         TypeDecorator)
+
+from engine.evaluate.events import to_datetime  # the one time parser
 
 metadata = MetaData()
 
@@ -53,7 +55,7 @@ class UtcDateTime(TypeDecorator):
         if value is None:
             return None
         if isinstance(value, str):  # raw SQLite text
-            value = datetime.fromisoformat(value)
+            value = to_datetime(value)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

@@ -62,7 +62,8 @@ def test_login_then_read(clean_sandbox, auth, route) -> None:
     finally:
         conn.close()
     assert [(r["route"], r["status"]) for r in logins(clean_sandbox)] == [(route, 200)]
-    assert any(r["path"].rstrip("/").endswith("/query") and r["status"] == 200 for r in clean_sandbox.requests())
+    # the read went out as one Composite request of queries (D-RUN-5), on the login's session
+    assert any(r["path"].rstrip("/").endswith("/composite") and r["status"] == 200 for r in clean_sandbox.requests())
 
 
 @pytest.mark.parametrize("auth, bad", [

@@ -91,10 +91,11 @@ def test_reads_escape_quotes_and_batch_by_200(clean_sandbox, sf) -> None:
     assert sorted(r["Email"] for r in got["Lead"]) == ["ann@acme.io", "o'brien@acme.io"]
     clean_sandbox.reset_log()
     got = sf.read_records(["nobody' OR Email != '"], objects=["Lead"])  # cannot widen the query
-    assert got == {"Lead": []} and routes(clean_sandbox) == {"sf.query": 1}
+    assert got == {"Lead": []} and routes(clean_sandbox) == {"sf.composite": 1}
     clean_sandbox.reset_log()
     sf.read_records([f"p{i}@acme.io" for i in range(450)], objects=["Lead", "Contact"])
-    assert routes(clean_sandbox)["sf.query"] == 6  # ceil(450/200) per object
+    # D-RUN-5: ceil(450/200) = 3 queries per object, five queries to a Composite request (one call)
+    assert routes(clean_sandbox)["sf.composite"] == 2 and "sf.query" not in routes(clean_sandbox)
 
 
 def test_owned_written_others_only_when_blank(clean_sandbox, sf) -> None:
@@ -115,7 +116,7 @@ def test_owned_written_others_only_when_blank(clean_sandbox, sf) -> None:
     assert kept == {("00Q5g0000000001AAA", "Status"), ("00Q5g0000000001AAA", "LeadSource")}
     written = {w.record: w for w in result.written}
     assert written["00Q5g0000000001AAA"].before["Unify_Most_Recent_Play__c"] == "old-play"
-    assert routes(clean_sandbox).get("sf.composite.update") == 1
+    assert routes(clean_sandbox).get("sf.composite") == 2  # one read, one write (D-RUN-5)
 
 
 def test_blank_only_is_rechecked_at_write_time(clean_sandbox, sf, sandbox_sf) -> None:
@@ -211,7 +212,7 @@ def test_picklist_default_and_crm_rejection(clean_sandbox, sf) -> None:
     assert (rejected.record, rejected.code, rejected.field) == ("00Q5g0000000002AAA", "STRING_TOO_LONG", "Title")
     assert "data value too large" in rejected.message and rejected.at is not None
     assert rejected.play == "replied" and rejected.node == "mark"
-    assert routes(clean_sandbox).get("sf.composite.update") == 2  # the chunk, then p2 without Title
+    assert routes(clean_sandbox).get("sf.composite") == 3  # the read, the chunk, then p2 without Title
     assert {w.record for w in result.written} == {f"00Q5g000000000{i}AAA" for i in range(1, 4)}
 
 
@@ -315,20 +316,21 @@ def test_connection_problems_are_values(clean_sandbox) -> None:
 def test_stops_keep_writes_pending(clean_sandbox, sf, fault, code) -> None:
     """Expired credentials and REQUEST_LIMIT_EXCEEDED stop the sync with a clear message; the unsent
     writes stay pending and a later run sends them, once."""
-    clean_sandbox.load({"salesforce": {"Lead": [lead(f"p{i}@acme.io") for i in range(250)]}})
-    events = [ev(f"e{i}", f"p{i}@acme.io") for i in range(250)] + [ev("new", "new@acme.io")]
+    clean_sandbox.load({"salesforce": {"Lead": [lead(f"p{i}@acme.io") for i in range(1050)]}})
+    events = [ev(f"e{i}", f"p{i}@acme.io") for i in range(1050)] + [ev("new", "new@acme.io")]
     node = play(create=True)
     sf.describe("Lead"), sf.describe("Contact")
     clean_sandbox.set_faults({"rules": [{"kind": fault, "path": "composite/sobjects", "skip": 1}]})
     stopped = sync_batch(sf, plays=[node], integration=integration(), events=events)
     assert stopped.stopped is not None and stopped.stopped.code == code and stopped.tracking_state is None
-    assert len(stopped.written) == 200 and len(stopped.pending) == 51  # the 2nd chunk and the create
+    # D-RUN-5: 1,000 updates a Composite request; the 2nd request (50) and the create stay pending
+    assert len(stopped.written) == 1000 and len(stopped.pending) == 51
     assert all(isinstance(p, RecordWrite) for p in stopped.pending)
     clean_sandbox.set_faults(None)
     resumed = sync_batch(sf, plays=[node], integration=integration(), events=events)
     assert resumed.ok and len(resumed.written) == 51
     state = leads(clean_sandbox)
-    assert len(state) == 251 and all(r["Status"] == "Replied" for r in state.values())
+    assert len(state) == 1051 and all(r["Status"] == "Replied" for r in state.values())
 
 
 def test_tracking_fields_forward_only(clean_sandbox, sf) -> None:

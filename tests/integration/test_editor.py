@@ -185,3 +185,17 @@ def test_workspace_schema_completes_field_names_and_picklist_values(workspace_se
     assert {"Status", "LeadSource", "Unify_Reply_Classification__c"} <= set(labels), labels
     labels = _labels_at(ls, ws / "plays" / "values.play.yaml", SF_NODE + "      Status: @@\n")
     assert "Replied" in labels, labels
+
+
+def test_readme_sample_play_also_passes_plays_validate(tmp_path):
+    """The same sample, with the example integration and CRM snapshots beside it: no error."""
+    block = re.search(r"A Play looks like this.*?```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    (tmp_path / "crm").mkdir()
+    for name in ("salesforce.describe.json", "hubspot.properties.json"):
+        (tmp_path / "crm" / name).write_text((ROOT / "plays" / "crm" / name).read_text())
+    (tmp_path / "integration.yaml").write_text((ROOT / "plays" / "integration.yaml").read_text())
+    (tmp_path / "sample.play.yaml").write_text(block.group(1))
+    done = subprocess.run([sys.executable, "-m", "cli", "validate", "sample.play.yaml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert " 0 errors" in done.stdout

@@ -124,7 +124,7 @@ def test_serve_event_triggers_deployment_and_schedule_runs_sync(prefect_env, tmp
     sandbox = start_sandbox(seed=seed)
     info = tmp_path / "sandbox.json"
     info.write_text(json.dumps(sandbox.info))
-    env = dict(prefect_env, PLAYS_INGEST_SECRET="s3cret", PLAYS_DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}")
+    env = dict(prefect_env, PLAYS_INGEST_SECRET="s3cret-for-the-serve-test-0123456789", PLAYS_DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}")
     proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--plays", str(PLAYS), "--port", "0",
                              "--sandbox-info", str(info), "--sync-every", "5s"],
                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -138,7 +138,7 @@ def test_serve_event_triggers_deployment_and_schedule_runs_sync(prefect_env, tmp
                  "from": "Engaged", "to": "Completed: Replied",
                  "reply": {"classification": "Willing to meet", "tags": ["pricing"]}}
         body = json.dumps(event).encode()
-        r = requests.post(ready["ingest"], data=body, headers=signed_headers("s3cret", body), timeout=10)
+        r = requests.post(ready["ingest"], data=body, headers=signed_headers("s3cret-for-the-serve-test-0123456789", body), timeout=10)
         assert r.status_code == 202 and r.json()["stored"] == 1
 
         def landed():

@@ -13,7 +13,7 @@ import requests
 from engine.store import Store
 from flows.ingest import IngestConfig, IngestServer, signed_headers
 
-SECRET = "test-secret-123"
+SECRET = "test-secret-0123456789abcdef0123456789"
 
 
 def event(i: int, **extra) -> dict:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from engine.store import Store
+from flows.consumers import BATCH
 from sandbox.server import start_sandbox
 
 pytest.register_assert_rewrite("tests.integration.prefect_fixtures")
@@ -25,7 +26,7 @@ from tests.integration.store_fixtures import PG_URL, ensure_pg_database, new_sch
 pytest_plugins = ["tests.integration.prefect_fixtures"]
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTACTS = 24
+CONTACTS = 16
 PLAY = """play: create-on-enroll
 description: Create a Lead for every enrolled contact we do not know yet (D-WB-3)
 trigger: {type: sequence_enrolled}
@@ -66,7 +67,7 @@ def runner(plays: Path, events: Path, info: Path, db: str) -> list[str]:
 def test_two_runners_one_store_one_writer_no_duplicate_create_every_write_audited(prefect_env, tmp_path,
                                                                                   dialect: str) -> None:
     plays, events = workspace(tmp_path)
-    env = dict(prefect_env, PLAYS_BATCH_SIZE="3")
+    env = dict(prefect_env, PLAYS_BATCH_SIZE="1", PLAYS_LEASE_WAIT="2")
     env.pop("PLAYS_DATABASE_SCHEMA", None)
     if dialect == "sqlite":
         db, schema = f"sqlite:///{tmp_path / 'shared.db'}", None
@@ -77,7 +78,8 @@ def test_two_runners_one_store_one_writer_no_duplicate_create_every_write_audite
     box = start_sandbox(seed={"salesforce": {"Lead": [], "Contact": []}, "hubspot": {"contacts": []}})
     info = tmp_path / "box.json"
     info.write_text(json.dumps(box.info))
-    # every Salesforce read answers 1 s late: the first runner holds the lease for many seconds
+    # every Salesforce read answers 1 s late and a batch is one event: the first runner holds the lease
+    # for CONTACTS seconds at least, well past the second one's start-up
     box.set_faults({"slow_seconds": 1.0, "rules": [{"kind": "slow", "crm": "salesforce", "method": "GET",
                                                     "path": "query"}]})
     store = Store(db, schema=schema)
@@ -99,7 +101,7 @@ def test_two_runners_one_store_one_writer_no_duplicate_create_every_write_audite
         last = subprocess.run(runner(plays, events, info, db), env=env, cwd=ROOT, capture_output=True, text=True,
                               timeout=240)
         assert last.returncode == 0, last.stderr[-2000:]
-        assert store.pending_count("create-on-enroll", {"sequence_enrolled"}) == 0
+        assert store.pending_count(BATCH) == 0
 
         leads = box.state()["salesforce"]["Lead"]
         per_email = Counter(lead["Email"] for lead in leads)
@@ -111,7 +113,7 @@ def test_two_runners_one_store_one_writer_no_duplicate_create_every_write_audite
             for field in ("Title", "Unify_Most_Recent_Play__c"):
                 assert lead.get(field) and audited[(lead["Id"], field)] == 1, (lead, field)
         assert Counter(a["op"] for a in audit if a["field"] == "Title") == {"create": CONTACTS}
-        assert not store.intents("create-on-enroll")
+        assert not store.intents(BATCH)
         assert store.lease_holder() is None  # released at the end of each run
     finally:
         for p in procs:

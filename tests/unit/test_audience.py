@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.evaluate.audience import members, parse_csv, parse_duration
+from engine.evaluate.audience import members, parse_duration, read_csv
 from engine.evaluate.events import event_from, parse_time
 from engine.language.model import Audience
 from engine.evaluate.tracking import TrackingConfig, TrackingState
@@ -45,7 +45,7 @@ def test_exclusions_toggle_d_au_2():
 
 
 def test_csv_members_d_au_3():
-    rows = parse_csv("Email,First Name,Company\n Ann@Acme.io ,Ann,Acme\nbad,,\nbo@x.io,Bo,X\nann@acme.io,Dup,\n")
+    rows, _problems = read_csv("Email,First Name,Company\n Ann@Acme.io ,Ann,Acme\nbad,,\nbo@x.io,Bo,X\nann@acme.io,Dup,\n")
     assert [r["email"] for r in rows] == ["ann@acme.io", "bo@x.io", "ann@acme.io"]
     got = members(Audience(csv="a.csv"), TrackingState(), NOW, rows)
     assert got == [{"email": "ann@acme.io", "firstName": "Ann", "company": "Acme"},
@@ -53,3 +53,24 @@ def test_csv_members_d_au_3():
     st = state(ev("o", "email_opened", at="2026-11-19T12:00:00Z", email="bo@x.io"))
     both = Audience(csv="a.csv", engaged=("opened",), within="7d")
     assert [m["email"] for m in members(both, st, NOW, rows)] == ["bo@x.io"]
+
+
+def test_audience_csvs_are_loaded_once_and_say_what_they_leave_out_d_au_3(tmp_path):
+    """One rule, one place (D-AU-3): `engine.workspace.read_audiences` is the one audience loader for
+    plan, test and the runtime: rows by Play id; an unreadable file (AUDIENCE001), a file without an
+    email column (AUDIENCE002) and rows without an email (AUDIENCE003) are warnings, never silence."""
+    from engine.language.model import build_play
+    from engine.workspace import read_audiences
+
+    def sched(pid: str, csv: str):
+        return build_play({"play": pid, "trigger": {"type": "schedule", "every": "1h", "audience": {"csv": csv}},
+                           "start": "n", "nodes": {"n": {"type": "sync_to_salesforce", "fields": {}}}},
+                          file=str(tmp_path / f"{pid}.play.yaml"))
+
+    (tmp_path / "ok.csv").write_text("Email,First Name\n Ann@Acme.io ,Ann\n,nobody\n")
+    (tmp_path / "bad.csv").write_text("mail\nann@acme.io\n")
+    plays = {p.id: p for p in (sched("a", "ok.csv"), sched("b", "bad.csv"), sched("c", "missing.csv"))}
+    rows, diags = read_audiences(plays)
+    assert rows["a"] == [{"email": "ann@acme.io", "firstName": "Ann"}] and rows["b"] == []
+    assert "c" not in rows
+    assert sorted(d.code for d in diags) == ["AUDIENCE001", "AUDIENCE002", "AUDIENCE003"]

@@ -190,3 +190,12 @@ def test_an_owned_or_opted_in_checkbox_is_not_warned_d_ft_5(tmp_path, monkeypatc
     shutil.rmtree(tmp_path / "crm")
     integ = INTEG.replace("{track_opens: Unify_Track_Opens__c}", "{email_replies: Unify_Email_Replies__c}")
     assert codes(tmp_path, monkeypatch, "      Unify_Email_Replies__c: true\n", integ=integ) == []
+
+
+@pytest.mark.parametrize("default,code", [("\"{{ contact.Nope__c }}\"", "TEMPLATE003"),
+                                          ("\"{{ reply.clasification }}\"", "TEMPLATE002"),
+                                          ("\"{{ contact.firstName \"", "TEMPLATE001")])
+def test_templated_integration_defaults_are_checked_like_node_ones_d_wb_7(tmp_path, monkeypatch, default, code):
+    """D-WB-7: integration defaults may be templates, rendered like field values, so they are checked."""
+    integ = INTEG.replace("{LeadSource: Unify}", "{LeadSource: Unify, Description: " + default + "}")
+    assert codes(tmp_path, monkeypatch, "      Title: CEO\n", integ=integ) == [code]

@@ -81,6 +81,14 @@ def test_branch_coverage_warning(tmp_path, monkeypatch):
         ("VOCAB003", "branch 'a' tests classifications but has no default and does not cover 'Negative'")]
 
 
+def test_branch_coverage_sees_the_attribute_under_its_other_name(tmp_path, monkeypatch):
+    """D-VOC-2: `reply.classification` is `reply_classification`: the same coverage warning."""
+    text = play("type: reply_classified\n  classifications: [Positive, Negative]",
+                branch("{reply.classification: Positive}", default=False))
+    out = diags(tmp_path, monkeypatch, {"p.play.yaml": text})
+    assert [c for c, _m, _h in out] == ["VOCAB003"]
+
+
 # -- triggers ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("trigger,when,code", [
@@ -95,6 +103,9 @@ def test_branch_coverage_warning(tmp_path, monkeypatch):
     ("type: email_engagement\n  events: [opened, clicked]", "{event: [email_replied]}", "TRIGGER002"),
     ("type: sequence_enrolled\n  sequences: [A]", "{sequence: B}", "TRIGGER002"),
     ("type: sequence_status_changed\n  from: [Engaged]", "{event.from: Paused}", "TRIGGER002"),
+    # the same filters under the attributes' other names (D-VOC-1/2: one set of condition keys)
+    ("type: reply_classified\n  classifications: [Positive]", "{reply.classification: Negative}", "TRIGGER002"),
+    (STATUS, "{event.sequence_status: Bounced}", "TRIGGER002"),
 ])
 def test_never_matching(tmp_path, monkeypatch, trigger, when, code):
     nodes = branch(when) if when else sf("{Title: CEO}")

@@ -108,3 +108,44 @@ def test_trigger_index_by_event_type_sorted_by_id():
     assert [p.id for p in c.for_event("email_opened")] == ["all"]
     assert [p.id for p in c.schedules] == ["sched"]
     assert all("sched" not in [p.id for p in ps] for ps in c.by_event.values())
+
+
+def test_trigger_routing_lives_once_on_the_trigger():
+    """One rule, one place: `Trigger.event_types` is what the compiler's index, the conflict and
+    trigger checks use; `fired_by` adds the trigger's filters."""
+    eng = sync_play("eng", trigger={"type": "email_engagement", "events": ["clicked"]})
+    allp = sync_play("all", trigger={"type": "email_engagement"})
+    st = sync_play("st", trigger={"type": "sequence_status_changed", "to": ["Completed: Replied"],
+                                  "sequences": ["Q4"]})
+    sched = build_play({"play": "sched", "trigger": {"type": "schedule", "every": "1h"}, "start": "n",
+                        "nodes": {"n": {"type": "sync_to_salesforce", "fields": {}}}})
+    assert eng.trigger.event_types == {"email_clicked"}
+    assert allp.trigger.event_types == {"email_opened", "email_clicked", "email_replied"}
+    assert sched.trigger.event_types == frozenset()
+    c = compile_plays([eng, allp, st, sched], integration())
+    assert {t: [p.id for p in ps] for t, ps in c.by_event.items()} == {
+        "email_clicked": ["all", "eng"], "email_opened": ["all"], "email_replied": ["all"],
+        "sequence_status_changed": ["st"]}
+    ok = event_from({"id": "e", "type": "sequence_status_changed", "at": "2026-11-20T10:00:00Z",
+                     "to": "Completed: Replied", "sequence": "Q4"})
+    assert [p.id for p in c.fired_by(ok)] == ["st"]
+    assert c.fired_by(event_from({**ok.raw, "sequence": "Q1"})) == ()
+
+
+def test_an_inactive_sequence_fires_no_play_and_its_reply_is_not_synced_d_play_6():
+    """D-PLAY-6: `sequence_active: false` -> every Play it would fire reported `sequence_inactive`
+    (none runs), and a reply also reports its own sync (no activity, follow-up or tracking)."""
+    from engine.evaluate.compiler import inactive_skips, reply_not_synced
+
+    c = compile_plays([sync_play("b", trigger={"type": "email_engagement"}),
+                       sync_play("a", trigger={"type": "email_engagement", "events": ["replied"]}),
+                       sync_play("z", trigger={"type": "reply_classified"})], integration())
+    raw = {"id": "e", "type": "email_replied", "at": "2026-11-20T10:00:00Z", "sequence": "Q4",
+           "contact": {"email": "a@b.io"}, "reply": {"classification": "Positive"}}
+    reply = event_from(dict(raw, sequence_active=False))
+    skips = inactive_skips(c, reply)
+    assert [p for p, _ in skips] == [None, "a", "b"] and reply_not_synced(reply)
+    assert all("D-PLAY-6" in d and "Q4" in d for _, d in skips)
+    assert inactive_skips(c, event_from(raw)) == [] and not reply_not_synced(event_from(raw))
+    opened = event_from(dict(raw, type="email_opened", sequence_active=False))
+    assert [p for p, _ in inactive_skips(c, opened)] == ["b"] and not reply_not_synced(opened)

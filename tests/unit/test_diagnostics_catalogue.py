@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFIXES = ("YAML", "SCHEMA", "GRAPH", "VOCAB", "FIELD", "TEMPLATE", "INTEG", "TRIGGER", "PLAY", "EVENT", "CRMSTATE",
-            "AUDIENCE", "COMPILE", "CONN", "BACKFILL")
+            "AUDIENCE", "COMPILE", "CONN", "BACKFILL", "WORKER", "SERVE")
 CODE = re.compile(r"\b(?:" + "|".join(PREFIXES) + r")[0-9]{3}\b")
 ROW = re.compile(r"^\|\s*`(?P<code>[A-Z]+[0-9]{3})`\s*\|\s*(?P<severity>[^|]*)\|(?P<rest>.*)$")
 

@@ -126,7 +126,7 @@ def test_duplicate_ids_same_event_silent_different_event_warned():
     events, diags = parse_events_text(text, "ev.jsonl")
     assert len(events) == 3  # the planner applies an id once
     assert [(d.code, d.severity, d.line) for d in diags] == [("EVENT010", "warning", 3)]
-    assert "first on line 1" in diags[0].message
+    assert "(line 1)" in diags[0].message
 
 
 @pytest.mark.parametrize("text,code,severity", [
@@ -198,3 +198,54 @@ def test_json_locator():
     assert loc.pos(("missing", 3)) == (1, 1) and loc.pos(("a", 9)) == (1, 7)  # nearest ancestor
     deep = "[" * 3000 + "]" * 3000
     assert Locator(deep).pos((0,) * 2999) == (1, 3000)  # iterative: any depth
+
+
+def test_first_copy_in_ingest_order_wins_whatever_its_time_d_run_1():
+    """D-RUN-1: of two events with one id, the first in ingest order (file line order) counts, even
+    when a later copy has an earlier `at`; later copies are returned to be reported."""
+    from engine.evaluate.events import first_copies, make_event
+
+    a = make_event("e1", "email_opened", "2026-11-20T12:00:00Z", contact={"email": "a@b.io"})
+    b = make_event("e1", "email_clicked", "2026-11-20T09:00:00Z", contact={"email": "a@b.io"}, url="https://x.io")
+    c = make_event("e2", "email_opened", "2026-11-20T10:00:00Z", contact={"email": "a@b.io"})
+    firsts, later = first_copies([a, b, c, a])
+    assert firsts == [a, c] and later == [b, a]
+    seen = {"e1"}  # ids of earlier batches
+    assert first_copies([b, c], seen) == ([c], [b]) and seen == {"e1"}  # across batches; not modified
+
+
+def test_reused_id_warning_says_the_first_counts_d_run_1():
+    other = dict(GOOD, type="email_opened")
+    other.pop("to"), other.pop("from")
+    _, diags = parse_events_text("\n".join(json.dumps(e) for e in (GOOD, other)), "ev.jsonl")
+    assert "first copy (line 1) counts" in diags[0].message and "D-RUN-1" in diags[0].message
+
+
+def test_sequence_active_is_read_absent_means_active_d_play_6():
+    """D-PLAY-6 / play-language §5: `sequence_active` (boolean, default true)."""
+    assert event_from(dict(GOOD)).sequence_active is True
+    assert event_from(dict(GOOD, sequence_active=False)).sequence_active is False
+    assert event_from(dict(GOOD, sequence_active=True)).sequence_active is True
+    ev, diags = parse_event(dict(GOOD, sequence_active="no"))
+    assert ev is None and [d.code for d in diags] == ["EVENT004"]
+
+
+def test_one_email_key_and_one_time_parser_for_every_room():
+    """One rule, one place: the store's email key and time parser are the engine's (D-WB-5, §5)."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    import engine.store
+    from engine.evaluate.events import email_key, to_datetime
+
+    assert engine.store.normalize_email is email_key and engine.store.parse_time is to_datetime
+    assert email_key(" Ann@Acme.io ") == "ann@acme.io" and email_key("   ") is None and email_key(3) is None
+    assert email_key("not-an-email") == "not-an-email"  # a key, not a validity check (normalize_email)
+    assert normalize_email(" Ann@Acme.io") == ("ann@acme.io", None)
+    want = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    for text in ("2026-11-20T09:00:00Z", "2026-11-20T09:00:00z", "2026-11-20T10:00:00+01:00",
+                 "2026-11-20T09:00:00.000+0000", "2026-11-20T09:00:00"):
+        assert to_datetime(text) == want, text
+        assert parse_time(text, need_zone=False) == parse_time("2026-11-20T09:00:00Z")
+    assert to_datetime(datetime(2026, 11, 20, 10, tzinfo=timezone(timedelta(hours=1)))) == want
+    assert to_datetime(datetime(2026, 11, 20, 9)) == want
+    assert to_datetime("soon") is None and to_datetime(None) is None and to_datetime("") is None

@@ -32,12 +32,19 @@ def test_most_recently_modified_wins_others_lose_d_wb_6():
     assert m.record.id == "L1" and [r.id for r in m.losers] == ["C1", "C2"]
 
 
-def test_ties_prefer_contact_then_state_order():
+def test_ties_go_to_the_greater_id_d_wb_6():
+    """D-WB-6: equally recent records: the greater Id wins, across Leads and Contacts alike (numeric
+    HubSpot ids compare as numbers: 10 > 9)."""
     t = "2026-11-01T00:00:00Z"
-    st = state([{"Id": "L1", "Email": "a@b.io", "LastModifiedDate": t}],
-               [{"Id": "C1", "Email": "a@b.io", "LastModifiedDate": t}, {"Id": "C2", "Email": "a@b.io", "LastModifiedDate": t}])
-    assert find(st, "salesforce", "auto", "a@b.io").record.id == "C1"
-    assert find(st, "salesforce", "Lead", "a@b.io").record.id == "L1"
+    st = state([{"Id": "00Q000000000001", "Email": "a@b.io", "LastModifiedDate": t}],
+               [{"Id": "003000000000002", "Email": "a@b.io", "LastModifiedDate": t},
+                {"Id": "003000000000001", "Email": "a@b.io", "LastModifiedDate": t}])
+    m = find(st, "salesforce", "auto", "a@b.io")
+    assert m.record.id == "00Q000000000001" and [r.id for r in m.losers] == ["003000000000002", "003000000000001"]
+    assert find(st, "salesforce", "Contact", "a@b.io").record.id == "003000000000002"
+    hs = state(hs=[{"id": "9", "properties": {"email": "a@b.io"}, "updatedAt": t},
+                   {"id": "10", "properties": {"email": "a@b.io"}, "updatedAt": t}])
+    assert find(hs, "hubspot", "contacts", "a@b.io").record.id == "10"
 
 
 def test_hubspot_duplicates():

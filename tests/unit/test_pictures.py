@@ -85,11 +85,11 @@ def test_what_a_sync_node_writes(ws):
     assert klass.mode == OWNED and klass.template and klass.default == "Neutral"  # D-WB-1, D-FT-3
     assert writes["LeadSource"].source == "integration default" and writes["LeadSource"].mode == BLANK_ONLY  # D-WB-7
     assert next(s for s in d.shapes if s.id == "route").lines == ("Pick the Lead Status from the reply classification",)
-    labels = [a.label for a in d.arrows if a.src == "route"]
+    labels = [tuple(line.replace("\u00a0", " ") for line in a.label) for a in d.arrows if a.src == "route"]
     assert labels[0] == ("if sequence status is Completed: Replied",
                          "and reply classification is Willing to meet or Positive")
     assert labels[-1] == ("otherwise",)
-    assert trigger_sentence(play) == ["When a contact's sequence status changes to Completed: Replied"]
+    assert trigger_sentence(play) == ["When a contact's sequence status changes to Completed:\u00a0Replied"]
 
 
 def test_overwrite_opt_in_and_unknown_objects_are_drawn():
@@ -118,7 +118,7 @@ def test_conditions_in_plain_words(value, text):
     data = {"play": "p", "trigger": {"type": "sequence_enrolled"}, "start": "b",
             "nodes": {"b": {"type": "branch", "cases": [{"when": value, "goto": "stop"}]}}}
     play = build_play(data, "p.play.yaml")
-    assert condition_sentence(play.nodes["b"].cases[0].when[0]) == text
+    assert condition_sentence(play.nodes["b"].cases[0].when[0]).replace("\u00a0", " ") == text
 
 
 def test_a_cycle_and_a_self_loop_are_laid_out():
@@ -166,3 +166,48 @@ def test_cli_graph_svg_needs_no_graphviz(monkeypatch: pytest.MonkeyPatch, tmp_pa
     root = ET.fromstring(out.read_text())
     assert root.get("data-play") == "replied-to-lead-status"
     assert "Pick the Lead Status" in out.read_text() and "owned" in out.read_text()
+
+
+def test_the_path_of_a_run_through_a_play(ws):
+    from engine.language.run_view import run_path_markdown
+
+    play = ws.plays["replied-to-lead-status"]
+    rows = {"writes": [{"play": play.id, "node": "mark_replied", "email": "Ann@acme.io ", "crm": "salesforce",
+                        "object": "Lead", "record": "L1", "field": f} for f in ("Status", "LeadSource")],
+            "kept": [{"play": play.id, "node": "mark_nurturing", "email": "bo@acme.io"}],
+            "skipped": [{"play": "other", "node": "mark_nurturing", "email": "cy@acme.io"}]}
+    text = run_path_markdown(play, 6, rows, "http://docs/plays/replied-to-lead-status.html")
+    lines = text.splitlines()
+    assert "**When a contact's sequence status changes to Completed: Replied**: 6 events in this run." in lines
+    assert "| `route` | Branch | 2 | → mark_replied 1; → mark_nurturing 1; → mark_unqualified 0 |" in lines
+    assert "| `mark_replied` | Update the Salesforce Lead | 1 | 1 record written (2 fields) |" in lines
+    assert "| `mark_nurturing` | Update the Salesforce Lead | 1 | 1 kept (not blank) |" in lines
+    assert "| `mark_unqualified` | Update the Salesforce Lead | 0 | — |" in lines
+    assert lines[-1].endswith("(http://docs/plays/replied-to-lead-status.html)")
+
+
+def test_deployment_description_links_the_docs_page(ws):
+    from engine.language.run_view import deployment_description
+
+    play = ws.plays["weekly-engaged"]
+    text = deployment_description(play, "http://127.0.0.1:8000/")
+    assert text.startswith(play.description)
+    assert text.endswith("(http://127.0.0.1:8000/plays/weekly-engaged.html)")
+    assert deployment_description(play, None) == play.description
+
+
+def test_the_run_picture_marks_the_steps_reached(ws):
+    import base64
+    import re
+
+    from engine.language.run_view import run_path_markdown
+
+    play = ws.plays["replied-to-lead-status"]
+    rows = {"kept": [{"play": play.id, "node": "mark_nurturing", "email": "bo@acme.io"}]}
+    text = run_path_markdown(play, 3, rows, picture=True, integration=ws.integration, objects=ws.crm_objects)
+    svg = base64.b64decode(re.search(r"\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)", text).group(1)).decode()
+    root = ET.fromstring(svg)
+    badges = ["".join(g.itertext()) for g in root.iter(SVG + "g") if g.get("class") == "run-badge"]
+    assert badges == ["3 events", "1 contact", "1 contact"]  # trigger, route, mark_nurturing
+    faded = {g.get("data-node") for g in root.iter(SVG + "g") if g.get("opacity") == "0.45"}
+    assert faded == {"mark_replied", "mark_unqualified"}

@@ -147,3 +147,10 @@ def test_helpers():
     assert not same(True, 1) and not same("a", "b") and not same(None, "")
     with pytest.raises(CoerceError):
         coerce(True, SCHEMA.fields["Score"])
+
+
+def test_a_date_must_be_a_real_date_as_the_validator_says_d_ft_1():
+    """One time parser (engine.language.times): the policy refuses the dates the validator refuses."""
+    with pytest.raises(CoerceError):
+        coerce("2026-13-01", FieldInfo("Day", "date", "date"))
+    assert coerce("2026-11-20", FieldInfo("Day", "date", "date")) == "2026-11-20"

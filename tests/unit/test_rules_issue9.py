@@ -28,12 +28,9 @@ def test_overwrite_opt_in_never_lets_a_default_replace_a_value_d_wb_7_d_wb_4():
     assert writes_by(r)[0].fields == {"Title": "VP"} and writes_by(r)[0].overwrite == ("Title",)
 
 
-# The planner (engine/evaluate/plan.py, engineer "run") wires the evaluate-level functions below;
-# until it does, these plan-level tests are expected failures (non-strict: they pass once wired).
-_WIRING = "plan.py must call compiler.sync_values (D-WB-7)"
+# Plan-level tests: the planner (engine/evaluate/plan.py) calls the evaluate-level functions above.
 
 
-@pytest.mark.xfail(strict=False, reason=_WIRING)
 def test_templated_default_is_rendered_not_written_raw_d_wb_7():
     """D-WB-7: `"Buyer at {{ contact.company }}"` is rendered with the field values' variables."""
     p = sync_play(fields={"Title": "{{ reply.subject }}"}, default_values={"Title": "Buyer at {{ contact.company }}"})
@@ -69,3 +66,29 @@ def test_unknown_status_takes_only_default_d_voc_1(key):
     e = ev("e1", to="Done", status="Done", **{"from": "Done"})
     r = plan([_branch_play(key, "sequence_status_changed")], SF, [e], {"salesforce": {"Lead": [lead("L1")]}})
     assert [w.fields for w in writes_by(r)] == [{"Title": "default"}]
+
+
+def test_first_copy_in_ingest_order_counts_not_the_earliest_d_run_1():
+    """D-RUN-1: two events with one id: the first in ingest order counts, even with the later `at`."""
+    p = sync_play(fields={"Title": "{{ reply.subject }}"})
+    events = [ev("e1", at="2026-11-20T12:00:00Z", reply={"subject": "first"}),
+              ev("e1", at="2026-11-20T09:00:00Z", reply={"subject": "second"})]
+    r = plan([p], SF, events, {"salesforce": {"Lead": [lead("L1")]}})
+    assert writes_by(r)[0].fields == {"Title": "first"}
+
+
+def test_inactive_sequence_fires_no_play_and_its_reply_is_not_synced_d_play_6():
+    """D-PLAY-6: a reply with `sequence_active: false`: no Play, no activity, no follow-up, no tracking;
+    each reported skipped `sequence_inactive`."""
+    p = sync_play(fields={"Title": "x"}, trigger={"type": "email_engagement"})
+    e = ev("e1", "email_replied", sequence="Q4", sequence_active=False, reply={"classification": "Positive"})
+    r = plan([p], SF, [e], {"salesforce": {"Lead": [lead("L1")]}})
+    assert r.writes == () and r.activities == ()
+    assert [(s.reason, s.play) for s in r.skipped] == [("sequence_inactive", None), ("sequence_inactive", "p")]
+
+
+def test_an_active_reply_still_syncs_d_play_6():
+    p = sync_play(fields={"Title": "x"}, trigger={"type": "email_engagement"})
+    e = ev("e1", "email_replied", sequence="Q4", reply={"classification": "Positive"})
+    r = plan([p], SF, [e], {"salesforce": {"Lead": [lead("L1")]}})
+    assert writes_by(r, play="p") and r.activities

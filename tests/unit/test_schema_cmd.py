@@ -147,3 +147,17 @@ def test_schema_workspace_command_writes_the_narrowed_play_schema(tmp_path):
     play = json.loads((tmp_path / "s" / "play.schema.json").read_text())
     assert "sf_fields_Lead" in play["$defs"] and "hs_properties" in play["$defs"]
     assert "salesforce Contact/Lead" in done.stdout
+
+
+def test_workspace_integration_schema_knows_the_fields():
+    from cli.schema_cmd import workspace_integration_schema
+
+    schema = workspace_integration_schema(_load("integration.schema.json"), load_workspace([str(PLAYS)]).crm_objects)
+    Draft202012Validator.check_schema(schema)
+    v = Draft202012Validator(schema)
+    doc = _yaml((PLAYS / "integration.yaml").read_text())
+    assert _messages(v, doc) == ""
+    doc["salesforce"]["owned_fields"].append("Unify_Most_Recent_Ply__c")
+    doc["hubspot"]["default_values"]["lifecyclestag"] = "lead"
+    text = _messages(v, doc)
+    assert "Unify_Most_Recent_Ply__c" in text and "lifecyclestag" in text

@@ -45,8 +45,10 @@ def check_play(doc: Document, play: Play | PartialPlay, integration: Integration
 
 def check_integration(doc: Document, integration: Integration, crm_objects: CrmObjects,
                       uncertain: frozenset[tuple] = frozenset()) -> list[Diagnostic]:
-    """Settings checks (INTEG…) and field checks of defaults, owned and tracking fields."""
-    return integration_checks.check(doc, integration, uncertain) + fields.check_integration(doc, integration, crm_objects)
+    """Settings checks (INTEG…), field checks of defaults, owned and tracking fields, and the
+    templates of templated defaults (D-WB-7)."""
+    return (integration_checks.check(doc, integration, uncertain) + fields.check_integration(doc, integration, crm_objects)
+            + template_vars.check_integration(doc, integration, crm_objects))
 
 
 def check_conflicts(plays: list[tuple[Document, Play]]) -> list[Diagnostic]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.language.checks.triggers import trigger_events
 from engine.diagnostics import Diagnostic, warning
 from engine.language.loader import Document
 from engine.language.model import Play
@@ -30,7 +29,7 @@ def _overlap(a: tuple, b: tuple) -> bool:
 
 
 def _triggers_overlap(p: Play, q: Play) -> set[str]:
-    shared = set(trigger_events(p)) & set(trigger_events(q))
+    shared = set(p.trigger.event_types) & set(q.trigger.event_types)
     if not shared:
         return set()
     tp, tq = p.trigger, q.trigger
@@ -63,7 +62,7 @@ def check(plays: list[tuple[Document, Play]]) -> list[Diagnostic]:
     for i, (_doc, play) in enumerate(ordered):
         for crm, obj, name, value, path in _writes(play):
             by_target.setdefault((crm, obj, name), []).append((i, value, path))
-    events = [frozenset(trigger_events(p)) for _d, p in ordered]
+    events = [p.trigger.event_types for _d, p in ordered]
     reported: set[tuple] = set()
     for (crm, _obj, name), entries in by_target.items():
         for k, (j, vb, pb) in enumerate(entries):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from datetime import date, datetime
 from typing import Any, Iterable
 
 from engine.diagnostics import Diagnostic, did_you_mean, error, warning
@@ -28,6 +27,7 @@ from engine.language.loader import Document
 from engine.language.metadata import FieldInfo, ObjectSchema
 from engine.language.model import CrmSettings, Integration, Node, Play
 from engine.language.templates import is_template
+from engine.language.times import is_date, parse_time  # the one time parser (run time uses it too)
 
 CrmObjects = dict[str, dict[str, ObjectSchema]]
 
@@ -38,8 +38,6 @@ FREE_TEXT_VARS = ("reply.tags", "reply.subject", "reply.body")
 _SOLE_VAR = re.compile(r"^\s*\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}\s*$")
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)")
 NODE_KEYS = ("next", "default_values", "overwrite", "create", "object", "description", "fields", "properties")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
 
 _ALTERNATIVE = {
     "multipicklist": "map to a text field instead",
@@ -74,11 +72,11 @@ def literal_problem(info: FieldInfo, value: Any) -> tuple[str, str, str] | None:
                 else "write true or false"
             return ("FIELD005", f"{_show(value)} is not true or false, but '{info.name}' is a boolean field", hint)
     elif kind == "date":
-        if not (isinstance(value, str) and _is_date(value)):
+        if not (isinstance(value, str) and is_date(value)):
             return ("FIELD005", f"{_show(value)} is not a date, but '{info.name}' is a date field",
                     "dates are YYYY-MM-DD, e.g. 2026-11-20")
     elif kind == "datetime":
-        if not (isinstance(value, str) and _is_datetime(value)):
+        if not (isinstance(value, str) and parse_time(value) is not None):
             return ("FIELD005", f"{_show(value)} is not a date-time with a zone, but '{info.name}' is a datetime field",
                     "write ISO 8601 with a zone, e.g. 2026-11-20T10:00:00Z")
     elif kind == "picklist":
@@ -97,25 +95,6 @@ def _is_number(value: Any) -> bool:
         except ValueError:
             return False
     return False
-
-
-def _is_date(text: str) -> bool:
-    if not _DATE.match(text):
-        return False
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_datetime(text: str) -> bool:
-    if not _DATETIME.match(text):
-        return False
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).tzinfo is not None
-    except ValueError:
-        return False
 
 
 def _nearest(value: str, choices: Iterable[str]) -> str:

@@ -8,18 +8,22 @@ CRM object in the metadata snapshot: case-sensitive, checked only where a snapsh
 contacts); for a branch or a task, any object of the CRMs in the snapshots.
 
 Codes: TEMPLATE001 template does not parse, TEMPLATE002 unknown variable, TEMPLATE003 unknown
-contact attribute.
+contact attribute, TEMPLATE004 a statement templates do not allow (include, extends, import, macro,
+...), TEMPLATE005 a template too long or nested too deeply, TEMPLATE006 a template that breaks a
+render limit whatever the data (it is dry-rendered against an empty context by the same
+`engine.language.templates.render` that plan and run use), TEMPLATE007 (a warning) a template that
+fails when its variables are empty (e.g. a division by an empty number).
 """
 
 from __future__ import annotations
 
 from typing import Iterator
 
-from engine.diagnostics import Diagnostic, did_you_mean, error
+from engine.diagnostics import Diagnostic, did_you_mean, error, warning
 from engine.language.loader import Document
 from engine.language.metadata import ObjectSchema
-from engine.language.model import Node, Play
-from engine.language.templates import ROOTS, TemplateSyntaxProblem, is_template, variables
+from engine.language.model import Integration, Node, Play
+from engine.language.templates import ROOTS, TemplateSyntaxProblem, is_template, problems, variables
 from engine.language.vocab import STANDARD_CONTACT_ATTRIBUTES
 
 CrmObjects = dict[str, dict[str, ObjectSchema]]
@@ -30,6 +34,16 @@ ATTRIBUTES = {
     "play": ("id",),
 }
 OPEN_ROOTS = ("event", "message")  # any attribute
+
+
+_SYNTAX_MESSAGE = {"TEMPLATE001": "template does not parse: {}", "TEMPLATE004": "{}", "TEMPLATE005": "{}"}
+_SYNTAX_HINT = {
+    "TEMPLATE001": "write variables as {{ contact.firstName }}",
+    "TEMPLATE004": "a template is one value: use {{ ... }}, {% if %}, {% for %} and {% set %} only",
+    "TEMPLATE005": "split the value, or compute it before it reaches the Play",
+    "TEMPLATE006": "templates are limited in output size, loop iterations and number size (docs/diagnostics.md)",
+    "TEMPLATE007": "at run time the field is skipped (template_error) when this happens; guard with {% if %}",
+}
 
 
 def _templates(node: Node) -> Iterator[tuple[str, tuple]]:
@@ -103,25 +117,47 @@ def _example(root: str) -> str:
             "event": "at", "play": "id", "message": "subject"}[root]
 
 
+def _check_text(doc: Document, text: str, path: tuple, fields: set[str] | None) -> list[Diagnostic]:
+    """TEMPLATE001..003 of one template string at `path`."""
+    if not is_template(text):
+        return []
+    pos = doc.pos(path)
+    try:
+        names = variables(text)
+    except TemplateSyntaxProblem as exc:
+        return [error(exc.code, doc.file, pos, _SYNTAX_MESSAGE[exc.code].format(exc), _SYNTAX_HINT[exc.code])]
+    out = []
+    for code, message in problems(text):
+        out.append((warning if code == "TEMPLATE007" else error)(code, doc.file, pos, message, _SYNTAX_HINT[code]))
+    for var in names:
+        problem = variable_problem(var, fields)
+        if problem:
+            out.append(error(problem[0], doc.file, pos, problem[1], problem[2]))
+    return out
+
+
+def check_integration(doc: Document, integration: Integration, crm_objects: CrmObjects) -> list[Diagnostic]:
+    """The integration's templated `default_values` (D-WB-7: rendered like field values), checked
+    like a node's: they parse and name variables that exist (any person object of that CRM)."""
+    out: list[Diagnostic] = []
+    for crm in ("salesforce", "hubspot"):
+        settings = integration.settings(crm)
+        if settings is None:
+            continue
+        fields = _contact_fields(None, {crm: crm_objects[crm]} if crm_objects.get(crm) else {})
+        for name, value in settings.default_values.items():
+            if isinstance(value, str):
+                out += _check_text(doc, value, (crm, "default_values", name), fields)
+    return out
+
+
 def check(doc: Document, play: Play, crm_objects: CrmObjects) -> list[Diagnostic]:
     """Every template and attribute-path problem of a Play."""
     out: list[Diagnostic] = []
     for node in play.nodes.values():
         fields = _contact_fields(node, crm_objects)
         for text, path in _templates(node):
-            if not is_template(text):
-                continue
-            pos = doc.pos(path)
-            try:
-                names = variables(text)
-            except TemplateSyntaxProblem as exc:
-                out.append(error("TEMPLATE001", doc.file, pos, f"template does not parse: {exc}",
-                                 "write variables as {{ contact.firstName }}"))
-                continue
-            for var in names:
-                problem = variable_problem(var, fields)
-                if problem:
-                    out.append(error(problem[0], doc.file, pos, problem[1], problem[2]))
+            out += _check_text(doc, text, path, fields)
         for case in node.cases:
             for cond in case.when:
                 if "." not in cond.key:

@@ -25,7 +25,7 @@ from cronsim import CronSim, CronSimError
 from engine.diagnostics import Diagnostic, error
 from engine.language.loader import Document
 from engine.language.model import Condition, Play
-from engine.language.vocab import CLASSIFICATIONS, ENGAGEMENT_EVENTS, STATUSES, TRIGGER_EVENTS, TriggerType
+from engine.language.vocab import CLASSIFICATION_KEYS, CLASSIFICATIONS, STATUS_KEYS, STATUSES, TriggerType
 
 _CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _CRON_NAMES = ("minute", "hour", "day of month", "month", "day of week")
@@ -39,36 +39,26 @@ _CRON_HINT = "cron is 'minute hour day-of-month month day-of-week', in UTC, e.g.
 _EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
-def trigger_events(play: Play) -> frozenset[str]:
-    """The event types this Play's trigger fires on (empty for a schedule)."""
-    t = play.trigger
-    if t.type == TriggerType.EMAIL_ENGAGEMENT and t.events:
-        return frozenset(str(ENGAGEMENT_EVENTS[e]) for e in t.events if e in ENGAGEMENT_EVENTS)
-    return frozenset(str(e) for e in TRIGGER_EVENTS[t.type])
-
-
 def _allowed(play: Play, key: str) -> tuple[tuple, str] | None:
     """The values the trigger lets through for a condition key, and the filter's name."""
     t = play.trigger
-    if key == "sequence_status" and t.type == TriggerType.SEQUENCE_STATUS_CHANGED and t.to_statuses:
+    if key in ("sequence_status", "event.sequence_status", "event.to") and \
+            t.type == TriggerType.SEQUENCE_STATUS_CHANGED and t.to_statuses:
         return t.to_statuses, "to"
     if key == "event.from" and t.type == TriggerType.SEQUENCE_STATUS_CHANGED and t.from_statuses:
         return t.from_statuses, "from"
-    if key == "event.to" and t.type == TriggerType.SEQUENCE_STATUS_CHANGED and t.to_statuses:
-        return t.to_statuses, "to"
-    if key == "reply_classification" and t.type == TriggerType.REPLY_CLASSIFIED and t.classifications:
+    if key in CLASSIFICATION_KEYS and t.type == TriggerType.REPLY_CLASSIFIED and t.classifications:
         return t.classifications, "classifications"
     if key == "sequence" and t.sequences:
         return t.sequences, "sequences"
     if key == "event" and t.type != TriggerType.SCHEDULE:
-        return tuple(sorted(trigger_events(play))), "type"
+        return tuple(sorted(t.event_types)), "type"
     return None
 
 
 def _never(cond: Condition, allowed: tuple) -> bool:
     values = cond.value if isinstance(cond.value, tuple) else (cond.value,)
-    vocab = STATUSES if cond.key in ("sequence_status", "event.from", "event.to") else \
-        CLASSIFICATIONS if cond.key == "reply_classification" else None
+    vocab = STATUSES if cond.key in STATUS_KEYS else CLASSIFICATIONS if cond.key in CLASSIFICATION_KEYS else None
     if vocab is not None and not all(v in vocab for v in values):
         return False  # a typo: the vocabulary check reports it (one problem, one report)
     if cond.op in ("eq", "any", "in"):

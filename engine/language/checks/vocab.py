@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from engine.diagnostics import Diagnostic, did_you_mean, error, warning
 from engine.language.loader import Document
 from engine.language.model import Play
-from engine.language.vocab import CLASSIFICATIONS, STATUSES, TriggerType
+from engine.language.vocab import CLASSIFICATION_KEYS, CLASSIFICATIONS, STATUS_KEYS, STATUSES, TriggerType
 
 # Words people use for a value that is spelled otherwise (D-PLAY-3: "Not interested" is Negative).
 ALIASES = {
@@ -24,8 +24,6 @@ ALIASES = {
     "auto reply": "Automated", "autoreply": "Automated", "unsubscribe": "Opt out", "unsubscribed": "Opt out",
     "replied": "Completed: Replied", "cancelled": "Canceled", "bounce": "Bounced", "active": "Engaged",
 }
-STATUS_KEYS = ("sequence_status", "event.to", "event.from", "event.status")
-CLASSIFICATION_KEYS = ("reply_classification", "reply.classification")
 
 
 def _values(value: Any, path: tuple) -> Iterator[tuple[Any, tuple]]:
@@ -107,14 +105,15 @@ def check_coverage(doc: Document, play: Play) -> list[Diagnostic]:
     for node in play.nodes.values():
         if node.kind != "branch" or node.has_default:
             continue
-        for statuses, key, what in ((True, "sequence_status", "statuses"),
-                                    (False, "reply_classification", "classifications")):
-            tested = [c for case in node.cases for c in case.when if c.key == key]
+        # one attribute under its names (`event.to`/`event.from` of a status change are others)
+        for statuses, keys, what in ((True, ("sequence_status", "event.sequence_status"), "statuses"),
+                                     (False, CLASSIFICATION_KEYS, "classifications")):
+            tested = [c for case in node.cases for c in case.when if c.key in keys]
             if not tested:
                 continue
             covered: set[str] = set()
             for case in node.cases:
-                if len(case.when) != 1 or case.when[0].key != key:
+                if len(case.when) != 1 or case.when[0].key not in keys:
                     continue  # a case with more conditions covers its values only partly
                 cond = case.when[0]
                 if cond.op == "eq":
