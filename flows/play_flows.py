@@ -64,7 +64,9 @@ def _show_shares(report: Report, label: str, own: str | None) -> None:
             continue
         key = uuid.uuid4().hex
         _SHARES[key] = report.share(pid)
-        play_flow(pid)(play=pid, trigger=label, share=key, return_state=True)
+        # named apart from the Play's own triggered runs (``<play>:event <id>``), which may follow
+        play_flow(pid)(play=pid, trigger=f"{label} (batch applied by {own or 'sync'})", share=key,
+                       return_state=True)
 
 
 def run_play(play: str, trigger: str = "manual", at: str | None = None, share: str | None = None) -> Any:
