@@ -94,19 +94,12 @@ def test_codes_named_on_the_rules_page_exist():
     assert named and named <= catalogue, named - catalogue
 
 
-# Pages other parts of the project are writing (operations: the store; the editor: `plays init`'s
-# author): linked from here already, checked like any page as soon as they exist.
-PENDING = {"operations.md", "editor.md"}
-
-
 def test_relative_links_land():
     broken = []
     for page in _user_docs():
         for target in LINK.findall(page.read_text(encoding="utf-8")):
             file, _, anchor = target.partition("#")
             dest = (page.parent / file).resolve() if file else page
-            if not dest.exists() and dest.name in PENDING:
-                continue
             if not dest.exists():
                 broken.append(f"{page.name}: {target} (no such file)")
             elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
