@@ -29,9 +29,9 @@ from typing import Any, Iterable, Mapping
 from engine.evaluate.activities import email_activities, task
 from engine.evaluate.audience import members as audience_members
 from engine.evaluate.compiler import (BRANCH, SYNC, CompiledPlay, CompiledPlays, EvalContext, compile_plays,
-                                      sync_values)
+                                      inactive_skips, sync_values)
 from engine.evaluate.crmstate import CrmState, Record, fill_required, new_record_fields
-from engine.evaluate.events import Event, add_days, event_from, iso_z, to_us
+from engine.evaluate.events import Event, add_days, event_from, first_copies, iso_z, to_us
 from engine.evaluate.matching import Match, create_object, find
 from engine.language.metadata import ObjectSchema
 from engine.language.model import Integration, Play
@@ -114,15 +114,11 @@ class Planner:
         already seen is applied once: the first copy in the order given counts. Batches are expected
         in time order; an event older than the previous batch is still applied, after it."""
         batch = [e if isinstance(e, Event) else event_from(e) for e in events]
-        seen, first = self._seen_ids, set()
+        seen = self._seen_ids
         if any(e.id in seen for e in batch) or len({e.id for e in batch}) < len(batch):
             # D-RUN-1: of two events with one id, the first in ingest order counts, whatever its `at`
-            kept = []
-            for e in batch:
-                if e.id not in seen and e.id not in first:
-                    first.add(e.id)
-                    kept.append(e)
-            batch = kept
+            # (the later copies are reported where they are read: EVENT010, or the store's ingest)
+            batch = first_copies(batch, seen)[0]
         ats = [e.at for e in batch]
         if any(ats[i] > ats[i + 1] for i in range(len(ats) - 1)):
             batch.sort(key=attrgetter("at"))  # stable: ties keep the input order
@@ -209,18 +205,8 @@ class Planner:
 
     def _inactive(self, ev: Event) -> None:
         """D-PLAY-6: report what an event of a sequence no longer active does not do."""
-        seq = f"sequence '{ev.sequence}'" if ev.sequence else "its sequence"
-        if ev.type == "email_replied":
-            self.skipped.append(Skipped(
-                "sequence_inactive", email=ev.email, event=ev.id,
-                detail=f"the reply is not synced: {seq} is no longer active (sequence_active: false) "
-                       f"(D-PLAY-6); no activity, follow-up task or tracking"))
-        for cp in self.compiled.by_event.get(ev.type, ()):
-            if cp.accepts(ev):
-                self.skipped.append(Skipped(
-                    "sequence_inactive", email=ev.email, event=ev.id, play=cp.id,
-                    detail=f"Play '{cp.id}' does not run: {seq} is no longer active (sequence_active: false) "
-                           f"(D-PLAY-6)"))
+        for play, detail in inactive_skips(self.compiled, ev):
+            self.skipped.append(Skipped("sequence_inactive", email=ev.email, event=ev.id, play=play, detail=detail))
 
     def _track_and_log(self, ev: Event, typ: str) -> bool:
         """Tracking figures and email activities of one event; False when the event counts for
@@ -248,11 +234,9 @@ class Planner:
 
     def _fire(self, ev: Event) -> None:
         """Run the Plays this event triggers, in Play-id order (the trigger index)."""
-        plays = self.compiled.by_event.get(ev.type)
+        plays = self.compiled.fired_by(ev)
         if plays:
             for cp in plays:
-                if not cp.accepts(ev):
-                    continue
                 if not cp.enabled:
                     self.skipped.append(Skipped("play_disabled", email=ev.email, event=ev.id, play=cp.id,
                                                 detail=f"Play '{cp.id}' is disabled (enabled: false) (D-PLAY-6)"))
