@@ -27,7 +27,7 @@ from engine.evaluate.playtest import expectation_path, run_test
 from engine.run import plan_on_state
 from engine.language.schema_check import SchemasMissing
 from engine.workspace import (INTEGRATION_NAMES, PLAY_SUFFIXES, TEST_SUFFIXES, PathNotFound, Workspace, load_workspace,
-                              read_audiences)
+                              read_audiences, integration_for_test)
 
 
 def _line(stream, style: str, text: str, tty: bool) -> None:
@@ -147,25 +147,16 @@ def test_cmd(
                           "message": first.format() if first else "the file has errors",
                           "problems": [d.format() for d in errors if d.file == file]})
             continue
-        integration, crm_objects = ws.integration, ws.crm_objects
-        if data.get("integration"):
-            path = str(Path(doc.file).parent / data["integration"])
-            if path not in overrides:
-                try:
-                    other = load_workspace([path])
-                    overrides[path] = (other.integration, other.crm_objects, other.diagnostics)
-                except PathNotFound:
-                    overrides[path] = (None, None, [])
-            integration, crm_objects, odiags = overrides[path]
-            if integration is None or any(d.severity == Severity.ERROR for d in odiags):
-                failed += 1
-                _line(sys.stdout, "red", f"FAILED {doc.file}::{data.get('test')}", tty)
-                where = f"{doc.file}:{doc.pos(('integration',))[0]}"
-                sys.stdout.write(f"    {where}: integration '{data['integration']}' is missing or has errors\n")
-                cases.append({"file": doc.file, "name": str(data.get("test")), "line": doc.pos(("test",))[0],
-                              "passed": False, "problems": [], "message":
-                              f"{where}: integration '{data['integration']}' is missing or has errors"})
-                continue
+        integration, crm_objects, _ = integration_for_test(ws, doc, data, overrides)
+        if integration is None:
+            failed += 1
+            _line(sys.stdout, "red", f"FAILED {doc.file}::{data.get('test')}", tty)
+            where = f"{doc.file}:{doc.pos(('integration',))[0]}"
+            sys.stdout.write(f"    {where}: integration '{data['integration']}' is missing or has errors\n")
+            cases.append({"file": doc.file, "name": str(data.get("test")), "line": doc.pos(("test",))[0],
+                          "passed": False, "problems": [], "message":
+                          f"{where}: integration '{data['integration']}' is missing or has errors"})
+            continue
         outcome = run_test(doc, data, ws.plays, integration, crm_objects, audiences, planner=plan_on_state)
         problems = _located(doc, outcome.problems)
         cases.append({"file": outcome.file, "name": outcome.name, "line": outcome.line, "passed": outcome.passed,

@@ -355,3 +355,23 @@ def read_audiences(plays: dict[str, Play], docs: dict[str, Document] | None = No
         rows[pid], problems = read_csv(text, str(path))
         diags += problems
     return rows, diags
+
+
+def integration_for_test(ws: Workspace, doc: Document, data: dict, cache: dict[str, tuple]
+                     ) -> tuple[Integration | None, dict | None, list[Diagnostic]]:
+    """The integration and CRM snapshots a Play test runs with: the workspace's, or those of the
+    folder its `integration:` key names (loaded once per path, kept in `cache`). `(None, None,
+    diagnostics)` when that folder is missing or has errors: the test cannot run. `plays test` and
+    `plays docs` both ask here, so a test runs with the same settings wherever its result is shown."""
+    if not data.get("integration"):
+        return ws.integration, ws.crm_objects, []
+    path = str(Path(doc.file).parent / data["integration"])
+    if path not in cache:
+        try:
+            other = load_workspace([path])
+            bad = any(d.severity == Severity.ERROR for d in other.diagnostics)
+            cache[path] = (None, None, other.diagnostics) if bad else (other.integration, other.crm_objects,
+                                                                       other.diagnostics)
+        except PathNotFound:
+            cache[path] = (None, None, [])
+    return cache[path]

@@ -22,7 +22,8 @@ from engine.language.model import Integration, Play
 from engine.language.render_graph import (TRIGGER_SHAPE, Diagram, Write, diagram, node_notes, node_objects, node_writes,
                                           trigger_sentence)
 from engine.language.svg import render
-from engine.workspace import PathNotFound, Workspace, load_workspace
+from engine.run import plan_on_state
+from engine.workspace import Workspace, integration_for_test, load_workspace
 
 
 @dataclass
@@ -149,23 +150,13 @@ def _run_tests(ws: Workspace) -> list[TestOutcome]:
     overrides: dict[str, tuple] = {}
     out: list[TestOutcome] = []
     for doc, data in sorted(ws.tests, key=lambda t: t[0].file):
-        integration, objects = ws.integration, ws.crm_objects
-        if data.get("integration"):
-            path = str(Path(doc.file).parent / data["integration"])
-            if path not in overrides:
-                try:
-                    other = load_workspace([path])
-                    bad = any(d.severity == Severity.ERROR for d in other.diagnostics)
-                    overrides[path] = (None, None) if bad else (other.integration, other.crm_objects)
-                except PathNotFound:
-                    overrides[path] = (None, None)
-            integration, objects = overrides[path]
-            if integration is None:
-                miss = TestOutcome(str(data.get("test")), doc.file, doc.pos(("test",))[0], str(data.get("play")), False)
-                miss.problems.append(f"integration '{data['integration']}' is missing or has errors")
-                out.append(miss)
-                continue
-        out.append(run_test(doc, data, ws.plays, integration, objects, audiences))
+        integration, objects, _ = integration_for_test(ws, doc, data, overrides)
+        if integration is None:
+            miss = TestOutcome(str(data.get("test")), doc.file, doc.pos(("test",))[0], str(data.get("play")), False)
+            miss.problems.append(f"integration '{data['integration']}' is missing or has errors")
+            out.append(miss)
+            continue
+        out.append(run_test(doc, data, ws.plays, integration, objects, audiences, planner=plan_on_state))
     return out
 
 
