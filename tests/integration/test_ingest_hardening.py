@@ -22,7 +22,9 @@ from sqlalchemy import text
 
 from engine.store import Store
 from flows.ingest import IngestConfig, IngestServer, signed_headers
-from tests.integration.store_fixtures import PG_URL, ensure_pg_database, new_schema
+
+pytest.register_assert_rewrite("tests.integration.store_fixtures")
+from tests.integration.store_fixtures import PG_URL, ensure_pg_database, new_schema  # noqa: E402
 from waiting import wait_for
 
 pytest_plugins = ["tests.integration.store_fixtures"]
