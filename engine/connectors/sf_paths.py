@@ -329,17 +329,22 @@ def composite_queries(conn: "SalesforceConnector", soqls: Sequence[str], kind: s
         if status >= 400 or not isinstance(body, dict):
             code, message = first_error(body)
             raise Rejected(code, message, status)
-        rows = list(body.get("records") or [])
-        page = body
-        while not page.get("done", True) and page.get("nextRecordsUrl"):
-            url = page["nextRecordsUrl"]
-            page = conn.caller.call(kind, lambda url=url: conn.sf.query_more(url, identifier_is_url=True,
-                                                                             **conn._timeout()))
-            rows.extend(page.get("records") or [])
-        for row in rows:
-            row.pop("attributes", None)
-        out.append(rows)
+        out.append(_rest_of_pages(conn, kind, body, list(body.get("records") or [])))
     return out
+
+
+def _rest_of_pages(conn: "SalesforceConnector", kind: str, page: dict, rows: list[dict[str, Any]]
+                   ) -> list[dict[str, Any]]:
+    """`rows` (a query's first page) with the query's remaining pages, one REST call each, and
+    Salesforce's `attributes` dropped from every row."""
+    while not page.get("done", True) and page.get("nextRecordsUrl"):
+        url = page["nextRecordsUrl"]
+        page = conn.caller.call(kind, lambda url=url: conn.sf.query_more(url, identifier_is_url=True,
+                                                                         **conn._timeout()))
+        rows.extend(page.get("records") or [])
+    for row in rows:
+        row.pop("attributes", None)
+    return rows
 
 
 def query_rows(conn: "SalesforceConnector", obj: str, soql: str, kind: str = "pull") -> list[dict[str, Any]]:
@@ -359,14 +364,7 @@ def query_rows(conn: "SalesforceConnector", obj: str, soql: str, kind: str = "pu
             rows.sort(key=lambda r: (r.get(field) is None, str(r.get(field) or "")),
                       reverse=" DESC" in order.upper())
         return rows
-    while not page.get("done", True) and page.get("nextRecordsUrl"):
-        url = page["nextRecordsUrl"]
-        page = conn.caller.call(kind, lambda url=url: conn.sf.query_more(url, identifier_is_url=True,
-                                                                         **conn._timeout()))
-        rows.extend(page.get("records") or [])
-    for row in rows:
-        row.pop("attributes", None)
-    return rows
+    return _rest_of_pages(conn, kind, page, rows)
 
 
 def floor_calls(reads: int, writes: int, activities: int, objects: int = 2) -> int:
