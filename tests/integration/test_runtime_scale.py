@@ -84,8 +84,10 @@ def test_worker_on_postgres_prefect_runs_the_same_plays(pg_prefect: LocalPrefect
             def finished():
                 with get_client(sync_client=True) as client:
                     runs = [r for r in client.read_flow_runs() if r.name.startswith("replied-to-lead-status:")]
-                return [r for r in runs if r.state and r.state.is_final()]
-            run = wait_for(finished, timeout=60, what="the flow run to finish")[0]
+                # the Play's own deployment run (the event triggered it); a subflow run that only shows
+                # the Play's share of a batch the sync run applied first has no deployment and no pool
+                return [r for r in runs if r.deployment_id and r.state and r.state.is_final()]
+            run = wait_for(finished, timeout=60, what="the Play's deployment run to finish")[0]
             assert run.state.is_completed() and run.work_pool_name == "plays-scale"
         store = Store(PG_URL, schema=schema, create=False)
         try:
