@@ -29,6 +29,9 @@ unless the rule narrows it with `crm`):
 - `bulk_fail`: per record of a Bulk API 2.0 ingest job (Salesforce): the job fails at that
   record (state `Failed`); the records before it are processed (each succeeded or failed), it and
   the ones after it are left in `unprocessedrecords`.
+- `bulk_hold`: per record of a Bulk API 2.0 ingest job, and per status check of a job: the job
+  stays `InProgress` there (the records before it processed); the next status check resumes it.
+  With no `count` it holds the job until it is aborted, as a job stuck in Salesforce's queue.
 
 A rule matches a call when its optional `crm`, `method` and `path` (a substring) match; it then
 fires with probability `rate` (default 1), skipping its first `skip` matches and firing at most
@@ -45,7 +48,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-KINDS = ("429", "503", "403", "slow", "drop", "expired_session", "reject", "bulk_fail")
+KINDS = ("429", "503", "403", "slow", "drop", "expired_session", "reject", "bulk_fail", "bulk_hold")
 REQUEST_KINDS = ("429", "503", "403", "slow", "drop", "expired_session")
 _NUMERIC = ("seed", "slow_seconds", "retry_after")
 
@@ -177,7 +180,7 @@ class Faults:
 
     def reject(self, crm: str, method: str, path: str, kind: str = "reject") -> bool:
         """Whether this one record of a write is rejected (`kind` "bulk_fail": whether a Bulk job
-        fails at this record)."""
+        fails at this record; "bulk_hold": whether a Bulk job waits InProgress here)."""
         with self._lock:
             for rule in self.rules:
                 if rule.kind == kind and rule.matches(crm, method, path) and rule.draw():

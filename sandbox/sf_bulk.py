@@ -4,7 +4,10 @@ Ingest jobs: `POST jobs/ingest` (object, operation insert / update / upsert / de
 `externalIdFieldName`, CSV) -> `Open`; one `PUT jobs/ingest/<id>/batches` of CSV; `PATCH
 jobs/ingest/<id>` `{"state": "UploadComplete"}` processes the records (each on its own: one bad
 record never stops the others) -> `JobComplete`, or `Failed` when the `bulk_fail` fault stops the
-job midway; `{"state": "Aborted"}` aborts an open job. `GET jobs/ingest/<id>` gives the job info
+job midway; `{"state": "Aborted"}` aborts a job not yet ended (`Open`, `UploadComplete`, `InProgress`; an
+ended one answers 409 `INVALIDJOBSTATE`): the records processed so far keep their results, the
+others are listed in `unprocessedrecords`. The `bulk_hold` fault holds a job `InProgress` at a
+record (those before it processed); each status check resumes it until the fault lets go. `GET jobs/ingest/<id>` gives the job info
 with `numberRecordsProcessed` / `numberRecordsFailed`; `successfulResults` (`sf__Id`,
 `sf__Created`, the fields sent), `failedResults` (`sf__Id`, `sf__Error`, the fields sent) and
 `unprocessedrecords` (the fields sent) are CSV. In the CSV, `#N/A` sets a field to null and an
@@ -12,7 +15,9 @@ empty value leaves it unchanged, as in Salesforce.
 
 Query jobs: `POST jobs/query` `{"operation": "query", "query": soql}` -> `UploadComplete`; `GET
 jobs/query/<id>` -> `JobComplete`; `GET jobs/query/<id>/results?maxRecords=&locator=` pages the
-CSV rows with the `Sforce-Locator` (`null` on the last page) and `Sforce-NumberOfRecords` headers.
+CSV rows with the `Sforce-Locator` (`null` on the last page) and `Sforce-NumberOfRecords` headers;
+a status check the `bulk_hold` fault matches keeps the job `InProgress`; `PATCH jobs/query/<id>`
+`{"state": "Aborted"}` aborts it, and an aborted job has no results (409 `INVALIDJOBSTATE`).
 
 Every one of these calls counts once against the daily API allowance (the server counts them);
 the daily Bulk allocations (query jobs, batches of 10,000 records) are tracked for `/limits`.
@@ -48,6 +53,7 @@ class Job:
     failed: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     unprocessed: list[dict[str, str]] = field(default_factory=list)
     uploaded: bool = False
+    position: int = 0               # the next row to process (a job held InProgress resumes here)
     result_columns: list[str] = field(default_factory=list)
     results: list[list[str]] = field(default_factory=list)
 
@@ -154,7 +160,8 @@ def _error_text(errors: list[dict[str, Any]]) -> str:
 
 
 def _process(app: Any, req: Request, job: Job) -> None:
-    """Apply the uploaded rows one by one; a `bulk_fail` fault stops the job at a record."""
+    """Apply the uploaded rows one by one from `job.position`; a `bulk_fail` fault stops the job
+    at a record, a `bulk_hold` fault leaves it `InProgress` there (resumed at the next check)."""
     obj, operation = job.info["object"], job.info["operation"]
     external = job.info.get("externalIdFieldName")
     fields = SfWriter(app.store, app.describes).fields_of(obj)
@@ -166,10 +173,16 @@ def _process(app: Any, req: Request, job: Job) -> None:
         return
     writer = SfWriter(app.store, app.describes)
     stopped_at: int | None = None
-    for index, row in enumerate(job.rows):
+    held = False
+    for index in range(job.position, len(job.rows)):
+        row = job.rows[index]
+        if app.faults.reject("salesforce", req.method, req.path, kind="bulk_hold"):
+            held = True
+            break
         if app.faults.reject("salesforce", req.method, req.path, kind="bulk_fail"):
             stopped_at = index
             break
+        job.position = index + 1
         data = {k: (None if v == NULL else v) for k, v in row.items() if v != ""}
         rid = next((v for k, v in row.items() if k.lower() == "id" and v), "")
         if app.reject("salesforce", req):
@@ -201,13 +214,15 @@ def _process(app: Any, req: Request, job: Job) -> None:
         else:
             job.successful.append((rec["Id"] if rec else rid, created, row))
     writer.commit()
-    if stopped_at is not None:
-        job.unprocessed = job.rows[stopped_at:]
     done = len(job.successful) + len(job.failed)
     job.info.update(numberRecordsProcessed=done, numberRecordsFailed=len(job.failed),
                     retries=0, totalProcessingTime=1, apiActiveProcessingTime=1,
                     apexProcessingTime=0)
+    if held:
+        job.info["state"] = "InProgress"
+        return
     if stopped_at is not None:
+        job.unprocessed = job.rows[stopped_at:]
         job.info.update(state="Failed", errorMessage="InternalServerError : the job stopped "
                         f"after {done} of {len(job.rows)} records; the rest were not processed")
     else:
@@ -216,17 +231,18 @@ def _process(app: Any, req: Request, job: Job) -> None:
 
 
 def set_state(app: Any, req: Request, version: str, job_id: str) -> Response:
-    job = _get(app, "ingest", job_id) or _get(app, "query", job_id)
+    job = _get(app, "query" if "/jobs/query/" in req.path else "ingest", job_id)
     if job is None:
         return _job_error(404, "NOT_FOUND", "The requested resource does not exist")
     body = _body(req)
     state = (body or {}).get("state") if isinstance(body, dict) else None
     if state == "Aborted":
         if job.info["state"] in ("JobComplete", "Failed", "Aborted"):
-            return _job_error(409, "INVALIDJOBSTATE", "Job's current state doesn't allow abort")
+            return _job_error(409, "INVALIDJOBSTATE", "Job's current state doesn't allow abort: "
+                              f"{job.info['state']}")
         job.info["state"] = "Aborted"
-        job.unprocessed = list(job.rows)
-        return Response(200, job.info)
+        job.unprocessed = list(job.rows[job.position:])  # processed records keep their results
+        return Response(200, dict(job.info))
     if state != "UploadComplete" or job.kind != "ingest":
         return _job_error(400, "INVALIDJOBSTATE", f"Invalid state: {state}")
     if job.info["state"] != "Open":
@@ -246,9 +262,14 @@ def job_info(app: Any, req: Request, version: str, job_id: str) -> Response:
     job = _get(app, kind, job_id)
     if job is None:
         return _job_error(404, "NOT_FOUND", "The requested resource does not exist")
-    if kind == "query" and job.info["state"] == "UploadComplete":
-        job.info["state"] = "JobComplete"  # queries finish before the first status check
-    return Response(200, job.info)
+    if job.info["state"] in ("UploadComplete", "InProgress"):
+        if app.faults.reject("salesforce", req.method, req.path, kind="bulk_hold"):
+            job.info["state"] = "InProgress"
+        elif kind == "query":
+            job.info["state"] = "JobComplete"  # queries finish by the first status check
+        else:
+            _process(app, req, job)  # an ingest job held InProgress resumes
+    return Response(200, dict(job.info))
 
 
 def delete_job(app: Any, req: Request, version: str, job_id: str) -> Response:
@@ -334,6 +355,9 @@ def query_results(app: Any, req: Request, version: str, job_id: str) -> Response
         return _job_error(404, "NOT_FOUND", "The requested resource does not exist")
     if job.info["state"] == "UploadComplete":
         job.info["state"] = "JobComplete"
+    if job.info["state"] != "JobComplete":
+        return _job_error(409, "INVALIDJOBSTATE", "Job's current state doesn't allow results: "
+                          f"{job.info['state']}")
     locator = req.arg("locator") or ""
     try:
         start = int(locator) if locator else 0

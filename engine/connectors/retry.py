@@ -41,6 +41,7 @@ class RetryPolicy:
     record_retries: int = 2         # extra passes for per-record transient errors (row locks)
     settle: float | None = None     # wait before reading back a create whose answer was lost (None: timeout)
     budget_share: float = 0.5       # share of the daily API allowance to use before parking work (D-RUN-5)
+    bulk_wait: float = 1_800.0      # seconds of status checks of one Bulk API job before the sync stops
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
 
     @property
@@ -61,11 +62,15 @@ class Transient(Exception):
 
 
 class Stop(Exception):
-    """The sync must stop now; everything not yet confirmed stays pending."""
+    """The sync must stop now; everything not yet confirmed stays pending.
 
-    def __init__(self, stopped: SyncStopped):
+    `left`: when the send that stopped settled part of its items before stopping (a Bulk job
+    aborted after some records were processed), the items still unconfirmed; None: all of them."""
+
+    def __init__(self, stopped: SyncStopped, left: list[Any] | None = None):
         super().__init__(stopped.message)
         self.stopped = stopped
+        self.left = left
 
 
 class Rejected(Exception):
@@ -226,3 +231,19 @@ class Caller:
                                    f"gave up after {policy.attempts} attempts: {exc.message}",
                                    "the CRM may be down; the sync resumes on its next run")) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def call_past_guard(self, kind: str, fn: Callable[[], T]) -> T:
+        """`fn()` once, not held back by the rate gate or the budget guard: only for settling what
+        a stopping sync leaves open (aborting a Bulk API job, reading what it already did), a
+        call or three however the sync stopped. Raises `Stop` / `Rejected` / `Transient` as
+        classified; the caller decides what a failure means."""
+        self._count(kind)
+        try:
+            return fn()
+        except (Transient, Stop, Rejected):
+            raise
+        except Exception as exc:  # noqa: BLE001 - mapped below, or re-raised as is
+            mapped = self.classify(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc

@@ -13,19 +13,29 @@ unchanged (so records of one job may set different fields).
 
 A query job: create (one call), check its state, read the CSV pages (one call each, `Sforce-
 Locator`), typed back to JSON values with the object's describe.
+
+Stopping (D-RUN-5, D-OPS): every Bulk call carries the retry policy's client timeout (simple-
+salesforce's Bulk 2.0 client sets none, so its session is wrapped). When the sync stops while a
+job is open or running (the job takes too long, the budget guard, expired credentials, the CRM
+gone, the process interrupted), the job is aborted (`{"state": "Aborted"}`), best effort: a failed
+abort is logged and the stop goes on. An ingest job aborted after its data was closed may have
+processed records: its successful and failed results are read and mapped as usual, the rest stay
+pending. These settling calls (the abort, then up to two results reads) are made past the budget
+guard (`Caller.call_past_guard`): a few calls over the share beat records whose outcome is unknown.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from simple_salesforce import format_soql
 
 from engine.connectors.base import ActivityCreate, RecordWrite, SyncStopped, json_value
-from engine.connectors.retry import Rejected, Stop
+from engine.connectors.retry import Rejected, Stop, Transient
 
 if TYPE_CHECKING:
     from engine.connectors.salesforce import SalesforceConnector
@@ -33,13 +43,33 @@ if TYPE_CHECKING:
 NULL = "#N/A"
 MAX_SOQL = 90_000           # characters of one query job's SOQL (Salesforce's limit is 100,000)
 PAGE = 100_000              # rows per query results page
-MAX_WAIT_TOTAL = 1_800.0    # seconds of status checks before the sync stops (the job is left to run)
 DONE = ("JobComplete", "Failed", "Aborted")
 _NUMBERS = {"double": float, "currency": float, "percent": float, "int": int}
+log = logging.getLogger(__name__)
+
+
+class TimedSession:
+    """The connector's `requests` session (its hooks feed the rate gate) with a default timeout
+    on every request: simple-salesforce's Bulk 2.0 client passes none."""
+
+    def __init__(self, session: Any, timeout: float):
+        self._session = session
+        self.timeout = timeout
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Any:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return self._session.request(method, url, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
 
 
 def _client(conn: "SalesforceConnector", obj: str) -> Any:
-    return getattr(conn.sf.bulk2, obj)._client  # simple-salesforce's Bulk 2.0 client for `obj`
+    """simple-salesforce's Bulk 2.0 client for `obj`, its calls bounded by the policy's timeout."""
+    client = getattr(conn.sf.bulk2, obj)._client  # a new client each time: its session is ours to set
+    client.session = TimedSession(conn.sf.session, conn.policy.timeout)
+    return client
 
 
 def cell(value: Any) -> str:
@@ -102,10 +132,10 @@ def _wait(conn: "SalesforceConnector", client: Any, job_id: str, is_query: bool,
         info = conn.caller.call(kind, lambda: client.get_job(job_id, is_query))
         if info.get("state") in DONE:
             return info
-        if waited >= MAX_WAIT_TOTAL:
+        if waited >= conn.policy.bulk_wait:
             raise Stop(SyncStopped(conn.crm, "bulk_job_timeout", f"Bulk API job {job_id} still "
-                                   f"{info.get('state')} after {waited:.0f}s",
-                                   "its records stay pending; the next run reads them again"))
+                                   f"{info.get('state')} after {waited:.0f}s; it was aborted",
+                                   "its unprocessed records stay pending; the next run sends them"))
         conn.policy.sleep(delay)
         waited += delay
         delay = min(delay * 2, conn.policy.max_wait)
@@ -121,18 +151,70 @@ def _tolerate_state(fn: Any) -> None:
             raise
 
 
+def abort(conn: "SalesforceConnector", client: Any, job_id: str, is_query: bool, kind: str) -> dict[str, Any] | None:
+    """Abort a job the sync leaves behind, best effort and past the budget guard: its info
+    (Aborted, or the end it reached first), or None when the abort failed (logged)."""
+    try:
+        return conn.caller.call_past_guard(kind, lambda: client.abort_job(job_id, is_query))
+    except Rejected as exc:
+        if exc.code == "INVALIDJOBSTATE":  # it ended first (completed or failed): nothing to abort
+            return {"id": job_id, "state": "ended"}
+        log.warning("could not abort Bulk API job %s: %s", job_id, exc)
+    except (Stop, Transient) as exc:
+        log.warning("could not abort Bulk API job %s: %s", job_id, exc)
+    except Exception as exc:  # noqa: BLE001 - best effort: never masks the stop being raised
+        log.warning("could not abort Bulk API job %s: %s: %s", job_id, type(exc).__name__, exc)
+    return None
+
+
+class Aborted(Stop):
+    """An ingest job stopped after its data was closed, then aborted: what Salesforce reports it
+    did (`successful`, `failed` rows) before the stop; every other record stays pending."""
+
+    def __init__(self, stop: Stop, successful: list[dict[str, str]], failed: list[dict[str, str]]):
+        super().__init__(stop.stopped)
+        self.successful = successful
+        self.failed = failed
+
+
+def _settle(conn: "SalesforceConnector", client: Any, job_id: str, kind: str) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The successful and failed rows of an aborted job (past the guard), or nothing if unreadable."""
+    try:
+        ok = parse_csv(conn.caller.call_past_guard(kind, lambda: client.get_ingest_results(job_id, "successfulResults")))
+        failed = parse_csv(conn.caller.call_past_guard(kind, lambda: client.get_ingest_results(job_id, "failedResults")))
+        return ok, failed
+    except Exception as exc:  # noqa: BLE001 - unknown outcome: the records stay pending
+        log.warning("could not read the results of aborted Bulk API job %s: %s", job_id, exc)
+        return [], []
+
+
 def ingest(conn: "SalesforceConnector", obj: str, operation: str, columns: list[str],
            rows: list[list[str]], kind: str, external_id: str | None = None
            ) -> tuple[dict[str, Any], list[dict[str, str]], list[dict[str, str]], list[dict[str, str]]]:
     """Run one ingest job: (job info, successful rows, failed rows, unprocessed rows); the
-    successful rows are read only for inserts / upserts or a job that did not complete."""
+    successful rows are read only for inserts / upserts or a job that did not complete.
+
+    A stop (or an interruption) while the job is open or running aborts it; a stop after the
+    data was closed raises `Aborted` with what the job did first (inserts and updates)."""
     client = _client(conn, obj)
     job = conn.caller.call(kind, lambda: client.create_job(operation, external_id_field=external_id))
     job_id = job["id"]
     data = to_csv(columns, rows)
-    _tolerate_state(lambda: conn.caller.call(kind, lambda: client.upload_job_data(job_id, data)))
-    _tolerate_state(lambda: conn.caller.call(kind, lambda: client.close_job(job_id)))
-    info = _wait(conn, client, job_id, False, kind)
+    closing: list[bool] = []
+
+    def close() -> Any:
+        closing.append(True)  # from here the job may be processing, even if the answer is lost
+        return client.close_job(job_id)
+    try:
+        _tolerate_state(lambda: conn.caller.call(kind, lambda: client.upload_job_data(job_id, data)))
+        _tolerate_state(lambda: conn.caller.call(kind, close))
+        info = _wait(conn, client, job_id, False, kind)
+    except BaseException as exc:  # Stop, Rejected, KeyboardInterrupt, the run's termination signal
+        ended = abort(conn, client, job_id, False, kind)
+        if isinstance(exc, Stop) and closing and operation in ("insert", "update"):
+            successful, failed = _settle(conn, client, job_id, kind) if ended is not None else ([], [])
+            raise Aborted(exc, successful, failed) from exc
+        raise
     complete = info.get("state") == "JobComplete"
     failed = (parse_csv(conn.caller.call(kind, lambda: client.get_ingest_results(job_id, "failedResults")))
               if int(info.get("numberRecordsFailed") or 0) else [])
@@ -172,6 +254,14 @@ def send_writes(conn: "SalesforceConnector", obj: str, writes: list[RecordWrite]
     except Rejected as exc:
         result.skipped.extend(conn._skip(w, exc.code, exc.message) for w in writes)
         return
+    except Aborted as stop:  # what the aborted job did is mapped; the rest stays pending
+        answered: dict[int, dict[str, Any]] = {}
+        for i, row in _match(columns, rows, stop.failed):
+            answered[i] = {"success": False, "errors": [parse_error(row.get("sf__Error", ""))]}
+        for i, row in _match(columns, rows, stop.successful):
+            answered[i] = {"success": True, "id": row.get("sf__Id") or writes[i].record}
+        map_results(conn, [(writes[i], res) for i, res in sorted(answered.items())], result, retry_later, salvage)
+        raise Stop(stop.stopped, left=[w for i, w in enumerate(writes) if i not in answered]) from stop
     seen: set[int] = set()
     pairs: list[tuple[RecordWrite, dict[str, Any]]] = []
     for i, row in _match(columns, rows, failed):
@@ -217,7 +307,11 @@ def query(conn: "SalesforceConnector", obj: str, soql: str, kind: str = "read", 
 
     client = _client(conn, obj)
     job = conn.caller.call(kind, lambda: client.create_job(Operation.query, query=soql))
-    info = _wait(conn, client, job["id"], True, kind)
+    try:
+        info = _wait(conn, client, job["id"], True, kind)
+    except BaseException:  # the sync stops (or the process is interrupted) while the job runs
+        abort(conn, client, job["id"], True, kind)
+        raise
     if info.get("state") != "JobComplete":
         raise Rejected("BULK_QUERY_FAILED", str(info.get("errorMessage") or info.get("state")))
     kinds = conn.field_kinds(obj)

@@ -207,8 +207,9 @@ def apply_writes(conn: "SalesforceConnector", writes: Sequence[RecordWrite], res
                         _send_composite(conn, unit, op, result, retry_later, salvage)
                 except Stop as stop:
                     result.stopped = stop.stopped
-                    for later in units[n:]:
+                    for later in units[n:] if stop.left is None else units[n + 1:]:
                         result.pending.extend(later.items())
+                    result.pending.extend(stop.left or [])  # a Bulk job aborted part-way (sf_bulk)
                     result.pending.extend(retry_later + salvage + unprocessed)
                     if op == "update":
                         result.pending.extend(w for w in writes if w.op == "create")
