@@ -233,3 +233,24 @@ def test_sandbox_bulk_job_failing_midway_then_abort_through_simple_salesforce(sa
     assert client.abort_job(query, True)["state"] == "Aborted"
     emails = sorted(r["Email"] for r in _leads(clean_sandbox))
     assert emails == sorted([f"m{i}@acme.io" for i in range(4)] + [f"h{i}@acme.io" for i in range(3)])
+
+
+def test_an_interrupted_process_aborts_its_running_job(clean_sandbox) -> None:
+    """Ctrl-C (KeyboardInterrupt; in a flow run Prefect turns SIGTERM into an exception too) while a
+    job runs: the job is aborted before the interruption goes on; its records stay pending in the
+    store, as nothing was reported written."""
+    def interrupted(_seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    conn = _connect(clean_sandbox, _policy(sleep=interrupted))
+    clean_sandbox.set_faults({"rules": [{"kind": "bulk_hold", "path": "/jobs/ingest", "skip": HELD_AT}]})
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            conn.apply_writes(_creates(BIG))
+        (abort,) = [r for r in clean_sandbox.requests() if r["route"] == "sf.bulk.state"][1:]
+        assert abort["status"] == 200
+        job_id = abort["path"].rstrip("/").split("/")[-1]
+        assert sf_bulk._client(conn, "Lead").get_job(job_id, False)["state"] == "Aborted"
+        assert len(_leads(clean_sandbox)) == HELD_AT  # processed before the abort; the rest never
+    finally:
+        conn.close()
