@@ -409,15 +409,20 @@ def rest_of_query(conn: "SalesforceConnector", obj: str, soql: str, page: dict[s
     return _rest_of_pages(conn, kind, page, rows)
 
 
-def floor_calls(reads: int, writes: int, activities: int, objects: int = 2) -> int:
+def floor_calls(reads: int, writes: int | Mapping[str, int], activities: int | Mapping[str, int],
+                objects: int = 2) -> int:
     """The fewest calls a Salesforce batch needs by the cheapest paths (D-RUN-5): reading `reads`
     emails from `objects` person objects (five queries of 200 a Composite request, or at least a
-    3-call Bulk query job per object), writing `writes` records and logging `activities`
-    (⌈n/1,000⌉ Composite requests, or one Bulk job when cheaper)."""
+    3-call Bulk query job per object), writing `writes` records and logging `activities` (counts,
+    or counts per object: a Bulk job holds one object) — each object's group by one Bulk job when
+    that is cheaper (updates: create, upload, close, status; activities also read their new ids),
+    the rest together in Composite requests of ⌈n/1,000⌉."""
     r = math.ceil(objects * math.ceil(reads / COLLECTION) / HEAVY)
     if reads >= BULK_FROM:
         r = min(r, objects * BULK_QUERY_CALLS)
 
-    def send(n: int) -> int:
-        return min(composite_write_calls(n), BULK_WRITE_CALLS - 1) if use_bulk_write(n) else composite_write_calls(n)
-    return r + send(writes) + send(activities)
+    def send(groups: int | Mapping[str, int], job: int) -> int:
+        sizes = [groups] if isinstance(groups, int) else list(groups.values())
+        bulk = [n for n in sizes if use_bulk_write(n)]
+        return min(job * len(bulk) + composite_write_calls(sum(sizes) - sum(bulk)), composite_write_calls(sum(sizes)))
+    return r + send(writes, BULK_WRITE_CALLS - 1) + send(activities, BULK_WRITE_CALLS)
