@@ -134,7 +134,7 @@ def _wait(conn: "SalesforceConnector", client: Any, job_id: str, is_query: bool,
             return info
         if waited >= conn.policy.bulk_wait:
             raise Stop(SyncStopped(conn.crm, "bulk_job_timeout", f"Bulk API job {job_id} still "
-                                   f"{info.get('state')} after {waited:.0f}s; it was aborted",
+                                   f"{info.get('state')} after {waited:.0f}s; the job is aborted",
                                    "its unprocessed records stay pending; the next run sends them"))
         conn.policy.sleep(delay)
         waited += delay
