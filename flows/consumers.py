@@ -54,8 +54,14 @@ def trigger_types(play: Play) -> frozenset[str]:
 
 def batch_types(rt: Runtime) -> frozenset[str]:
     """Every event type a Play or the tracking fields can use."""
+    return event_types(rt.plays.values())
+
+
+def event_types(plays: Iterable[Play]) -> frozenset[str]:
+    """Every event type these Plays or the tracking fields can use (`plays status` counts the
+    ``batch`` consumer's pending events with it, as the drain does)."""
     out = set(TRACKING_TYPES)
-    for play in rt.plays.values():
+    for play in plays:
         out |= trigger_types(play)
     return frozenset(out)
 

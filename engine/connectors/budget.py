@@ -159,13 +159,16 @@ def records_written(audit: Iterable[Any]) -> dict[str, int]:
 def ledger_rows(calls: Mapping[str, Mapping[str, int]], *, consumer: str, source: str, events: int = 0,
                 audit: Iterable[Any] = (), stopped: Any = None) -> list[dict[str, Any]]:
     """The API call ledger rows of one batch / pull / schedule pass, one per CRM (`calls` from
-    `CallMeter.take`; `stopped`: the `SyncStopped` or `ConnectionProblem` that parked the work)."""
+    `CallMeter.take`; `stopped`: the `SyncStopped` or `ConnectionProblem` that parked the work, noted
+    on its CRM's row, or on every row when it names none of them)."""
     written = records_written(audit)
     rows = []
+    stop_crms = {getattr(stopped, "crm", None)} & set(calls) or set(calls)
     for crm, counts in sorted(calls.items()):
+        stop = stopped if crm in stop_crms else None
         kinds = {k: v for k, v in counts.items() if k not in LEVELS and v}
         rows.append({"consumer": consumer, "source": source, "crm": crm, "calls": sum(made(counts).values()),
                      "kinds": kinds, "events": events, "written": written.get(crm, 0),
-                     "stopped": getattr(stopped, "code", None), "detail": stopped.format() if stopped else None,
+                     "stopped": getattr(stop, "code", None), "detail": stop.format() if stop else None,
                      **{k: counts.get(k) for k in LEVELS}})
     return rows

@@ -17,7 +17,7 @@ reported usage per CRM) and `last_batch` (the newest batch row: did it park the 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any, Collection, Iterable, Mapping
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
@@ -66,16 +66,16 @@ class Ledger:
             leasing.fence(conn, lease)
             self._insert_calls(conn, rows, now, run)
 
-    def api_calls(self, *, since: datetime | None = None, crm: str | None = None, source: str | None = None,
-                  limit: int | None = None) -> list[dict]:
-        """Ledger rows, newest first."""
+    def api_calls(self, *, since: datetime | None = None, crm: str | None = None,
+                  source: str | Collection[str] | None = None, limit: int | None = None) -> list[dict]:
+        """Ledger rows, newest first (`source`: one, or several)."""
         q = select(api_calls).order_by(api_calls.c.id.desc())
         if since is not None:
             q = q.where(api_calls.c.at >= since)
         if crm is not None:
             q = q.where(api_calls.c.crm == crm)
         if source is not None:
-            q = q.where(api_calls.c.source == source)
+            q = q.where(api_calls.c.source.in_([source] if isinstance(source, str) else sorted(source)))
         if limit is not None:
             q = q.limit(limit)
         with self._read() as conn:
@@ -113,14 +113,14 @@ class Ledger:
                             "api_budget": r.api_budget, "at": r.at} for r in rows}
 
     def last_batch(self) -> list[dict]:
-        """The rows of the newest batch pass (one per CRM): its ``stopped`` says whether it parked
-        the work. Empty when no batch has been recorded."""
+        """The rows of the newest batch of the event log's drain (one per CRM; schedule passes and
+        pulls are not batches): its ``stopped`` says whether it parked the work. Empty when no
+        batch has been recorded."""
         with self._read() as conn:
-            top = conn.execute(select(api_calls.c.id, api_calls.c.at, api_calls.c.run)
-                               .where(api_calls.c.source.in_(("batch", "schedule")))
+            top = conn.execute(select(api_calls.c.at).where(api_calls.c.source == "batch")
                                .order_by(api_calls.c.id.desc()).limit(1)).first()
             if top is None:
                 return []
-            q = (select(api_calls).where(api_calls.c.at == top.at, api_calls.c.source.in_(("batch", "schedule")))
+            q = (select(api_calls).where(api_calls.c.at == top.at, api_calls.c.source == "batch")
                  .order_by(api_calls.c.id))
             return [dict(r._mapping) for r in conn.execute(q)]
