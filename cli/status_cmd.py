@@ -47,6 +47,10 @@ def _kinds(kinds: dict[str, int]) -> str:
     return f" ({text})" if text else ""
 
 
+def _n(count: int, what: str) -> str:
+    return f"{count:,} {what}" + ("" if count == 1 else "es" if what.endswith("ch") else "s")
+
+
 def _pct(share: float | None) -> str:
     return "" if share is None else f" ({share:.1%})"
 
@@ -77,8 +81,9 @@ def render(status: dict[str, Any]) -> str:
     for crm, c in status["crms"].items():
         t = c["today"]
         out += ["", f"{crm}:",
-                f"  today ({t['day']} UTC): {t['calls']:,} API calls{_kinds(t['kinds'])} in {t['batches']:,} "
-                f"batches, {t['events']:,} events, {t['written']:,} records written"
+                f"  today ({t['day']} UTC): {_n(t['calls'], 'API call')}{_kinds(t['kinds'])}; {_n(t['batches'], 'batch')}"
+                + (f" ({t['stopped']:,} stopped)" if t["stopped"] else "")
+                + f", {_n(t['events'], 'event')} applied, {_n(t['written'], 'record')} written"
                 + (f"; {t['share_of_allowance']:.2%} of the daily allowance" if t["share_of_allowance"] is not None
                    else "")]
         if len(c["days"]) > 1:
@@ -88,16 +93,17 @@ def render(status: dict[str, Any]) -> str:
             out.append("  usage: not reported by the CRM yet")
         else:
             when = "" if u["today"] else " (reported on an earlier day: the allowance has reset since)"
-            out.append(f"  usage: {u['api_day_used']:,} of {u['api_day_max']:,} used by the org{_pct(u['share_used'])}, "
-                       f"budget {u['api_budget']:,}{_pct(u['share_of_budget'])} of it used, as reported at "
-                       f"{u['at']}{when}")
+            out.append(f"  usage: {u['api_day_used']:,} of the {u['api_day_max']:,} calls allowed today used by the "
+                       f"org{_pct(u['share_used'])}; this engine's budget {u['api_budget']:,}"
+                       + ("" if u["share_of_budget"] is None else f" ({u['share_of_budget']:.1%} of it used)")
+                       + f"; reported {u['at']}{when}")
         if c["batches"]:
-            out.append(f"  last {len(c['batches'])} batches (newest first):")
+            out.append(f"  last {_n(len(c['batches']), 'batch')} (newest first):")
             for b in c["batches"]:
                 stop = f"  STOPPED {b['stopped']}" if b["stopped"] else ""
                 label = b["source"] if b["source"] == "batch" else f"{b['source']} {b['consumer']}"
-                out.append(f"    {b['at']}  {label}: {b['calls']:,} calls{_kinds(b['kinds'])}, {b['events']:,} "
-                           f"events, {b['written']:,} written{stop}")
+                out.append(f"    {b['at']}  {label}: {_n(b['calls'], 'call')}{_kinds(b['kinds'])}, "
+                           f"{_n(b['events'], 'event')}, {b['written']:,} written{stop}")
     return "\n".join(out) + "\n"
 
 

@@ -160,12 +160,11 @@ def ledger_rows(calls: Mapping[str, Mapping[str, int]], *, consumer: str, source
                 audit: Iterable[Any] = (), stopped: Any = None) -> list[dict[str, Any]]:
     """The API call ledger rows of one batch / pull / schedule pass, one per CRM (`calls` from
     `CallMeter.take`; `stopped`: the `SyncStopped` or `ConnectionProblem` that parked the work, noted
-    on its CRM's row, or on every row when it names none of them)."""
+    on every row: the whole batch stays pending, whichever CRM stopped it, which its detail names)."""
     written = records_written(audit)
     rows = []
-    stop_crms = {getattr(stopped, "crm", None)} & set(calls) or set(calls)
+    stop = stopped
     for crm, counts in sorted(calls.items()):
-        stop = stopped if crm in stop_crms else None
         kinds = {k: v for k, v in counts.items() if k not in LEVELS and v}
         rows.append({"consumer": consumer, "source": source, "crm": crm, "calls": sum(made(counts).values()),
                      "kinds": kinds, "events": events, "written": written.get(crm, 0),

@@ -83,22 +83,25 @@ class Ledger:
 
     def calls_by_day(self, now: datetime, days: int = 1) -> dict[str, dict[str, dict[str, Any]]]:
         """Calls per CRM and UTC day over the last `days` days (today included): ``{crm: {day:
-        {"calls", "kinds", "batches", "events", "written"}}}``; a day without rows is left out."""
+        {"calls", "kinds", "batches", "stopped", "events", "written"}}}``: ``batches`` counts the
+        drain's batches, ``stopped`` those a stop parked, ``events`` the events of the others
+        (applied); a day without rows is left out."""
         start = day_start(now) - timedelta(days=max(days, 1) - 1)
         q = (select(api_calls.c.at, api_calls.c.crm, api_calls.c.source, api_calls.c.calls, api_calls.c.kinds,
-                    api_calls.c.events, api_calls.c.written)
+                    api_calls.c.events, api_calls.c.written, api_calls.c.stopped)
              .where(api_calls.c.at >= start).order_by(api_calls.c.id))
         out: dict[str, dict[str, dict[str, Any]]] = {}
         with self._read() as conn:
             for r in conn.execute(q):
                 day = out.setdefault(r.crm, {}).setdefault(
-                    r.at.date().isoformat(), {"calls": 0, "kinds": {}, "batches": 0, "events": 0, "written": 0})
+                    r.at.date().isoformat(), {"calls": 0, "kinds": {}, "batches": 0, "stopped": 0, "events": 0,
+                                              "written": 0})
                 day["calls"] += r.calls
                 for kind, n in (r.kinds or {}).items():
                     day["kinds"][kind] = day["kinds"].get(kind, 0) + int(n)
                 if r.source == "batch":
                     day["batches"] += 1
-                    day["events"] += r.events
+                    day["stopped" if r.stopped else "events"] += 1 if r.stopped else r.events
                 day["written"] += r.written
         return out
 

@@ -39,11 +39,11 @@ def snapshot(store: Any, now: datetime, *, consumer: str = "batch", types: Colle
                            "updated_at": iso(row.get("updated_at"))}
     pending = consumers[consumer]["pending"]
     parked = None
-    for row in store.last_batch():
-        if row["stopped"]:
-            parked = {"code": row["stopped"], "crm": row["crm"], "detail": row["detail"], "at": iso(row["at"]),
-                      "pending": pending}
-            break
+    last = [r for r in store.last_batch() if r["stopped"]]
+    if last:  # every row of a stopped batch carries its stop; its detail names the CRM that stopped
+        row = next((r for r in last if (r["detail"] or "").startswith(f"{r['crm']}:")), last[0])
+        parked = {"code": row["stopped"], "crm": row["crm"], "detail": row["detail"], "at": iso(row["at"]),
+                  "pending": pending}
     lease = store.lease_holder()
     by_day = store.calls_by_day(now, days)
     usage = store.last_usage()
@@ -51,7 +51,7 @@ def snapshot(store: Any, now: datetime, *, consumer: str = "batch", types: Colle
     today = day_start(now).date().isoformat()
     for crm in sorted(set(by_day) | set(usage)):
         days_of = by_day.get(crm, {})
-        blank = {"calls": 0, "kinds": {}, "batches": 0, "events": 0, "written": 0}
+        blank = {"calls": 0, "kinds": {}, "batches": 0, "stopped": 0, "events": 0, "written": 0}
         seen = usage.get(crm)
         level = None
         if seen is not None:
@@ -85,3 +85,18 @@ def snapshot(store: Any, now: datetime, *, consumer: str = "batch", types: Colle
         "outbox": store.outbox_counts(),
         "crms": crms,
     }
+
+
+def today_lines(by_day: dict[str, dict[str, dict[str, Any]]], now: datetime) -> list[str]:
+    """One line per CRM: the calls this engine made today (UTC) by kind, from
+    `Store.calls_by_day` (for the run summaries)."""
+    day = day_start(now).date().isoformat()
+    lines = []
+    for crm, days in sorted(by_day.items()):
+        got = days.get(day)
+        if got is None:
+            continue
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(got["kinds"].items()) if k != "retries")
+        lines.append(f"{crm}: {got['calls']:,} calls today ({day} UTC, every run on this store)"
+                     + (f" ({kinds})" if kinds else ""))
+    return lines

@@ -17,6 +17,8 @@ import pytest
 from engine.connectors.budget import CODE
 
 pytest.register_assert_rewrite("tests.integration.prefect_fixtures")
+from tests.integration.prefect_fixtures import artifacts_of, flow_runs  # noqa: E402
+
 pytest_plugins = ["tests.integration.prefect_fixtures"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,6 +71,12 @@ def test_status_shows_the_calls_the_sandbox_counted(prefect_env, clean_sandbox, 
     assert sf_batches <= status["crms"]["salesforce"]["today"]["calls"]
     assert status["parked"] is None and status["consumers"]["batch"]["pending"] == 0
     assert status["events"]["ingested"] == 43 and status["lease"] is None or not status["lease"]["running"]
+
+    # the run's summary artifact lists the calls made today, from the same ledger
+    parent = flow_runs("plays-run")[0]
+    (summary,) = [a for a in artifacts_of(parent.id) if a.key == "plays-run-summary"]
+    sf_today = status["crms"]["salesforce"]["today"]["calls"]
+    assert f"salesforce: {sf_today:,} calls today" in summary.data
 
     text = plays("status", "--plays", str(folder), "--db", db, "--days", "3").stdout
     assert "Parked: no" in text and f"today (" in text and "salesforce:" in text

@@ -65,7 +65,7 @@ def test_calls_by_day_usage_and_the_last_batch(any_store) -> None:
     today = any_store.calls_by_day(NOW, days=1)
     assert set(today) == {"salesforce", "hubspot"}
     sf = today["salesforce"]["2026-11-20"]
-    assert sf["calls"] == 3 + 2 + 4 and sf["batches"] == 2 and sf["events"] == 8
+    assert sf["calls"] == 3 + 2 + 4 and sf["batches"] == 2 and sf["stopped"] == 1 and sf["events"] == 4
     assert sf["kinds"] == {"read": 2, "write": 5, "pull": 1, "describe": 1}
     two = any_store.calls_by_day(NOW, days=2)["salesforce"]
     assert sorted(two) == ["2026-11-19", "2026-11-20"] and two["2026-11-19"]["calls"] == 5
