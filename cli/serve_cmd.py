@@ -32,6 +32,9 @@ def serve_cmd(
     db: Optional[str] = typer.Option(None, "--db", help="Store URL (default $PLAYS_DATABASE_URL, else plays.db)."),
     executor: str = typer.Option("inprocess", "--executor", help="inprocess (runs start within a second) or "
                                  "subprocess (Prefect's Runner: a new process per run)."),
+    batch_every: str = typer.Option("2s", "--batch-every", help="Play-firing events that arrive within this "
+                                    "long share one run (one batch). Each prompt batch costs a few CRM API calls: "
+                                    "raise it (e.g. 1m) to spend fewer at the price of slower Plays."),
 ) -> None:
     """Long-running: a deployment per Play with event triggers and schedules, the sync flow, and the
     signed ingest endpoint (secret from $PLAYS_INGEST_SECRET)."""
@@ -53,6 +56,12 @@ def serve_cmd(
             seconds(sync_every)
         except ValueError as exc:
             _fail(f"--sync-every: {exc}")
+    try:
+        window = seconds(batch_every)
+    except ValueError as exc:
+        _fail(f"--batch-every: {exc}")
+    if not 0 <= window <= 3600:
+        _fail("--batch-every: between 0s and 1h")
     ws = _load_plays(plays)
     state = _read_state(crm_state) if crm_state else None
     info = _sandbox_info(sandbox_info) if sandbox_info else None
@@ -85,7 +94,7 @@ def serve_cmd(
     code = 0
     try:
         serve(settings, secret=secret, host=host, port=port, sync_every=sync_every, executor=executor,
-              on_ready=ready)
+              coalesce_window=window, on_ready=ready)
     except OSError as exc:
         sys.stderr.write(f"error: cannot serve on {host}:{port}: {exc}\n")
         code = 2

@@ -21,6 +21,7 @@ It returns an `engine.results.Outcome`. `plays plan` and `plays test` call it wi
 from __future__ import annotations
 
 from dataclasses import replace
+from collections import Counter
 from typing import Any, Iterable, Mapping, Sequence
 
 from engine.connectors.base import ActivityCreate, RecordWrite, Sent, SyncStopped, system_clock
@@ -42,7 +43,7 @@ PERSON_OBJECTS = {"salesforce": ("Lead", "Contact"), "hubspot": ("contacts",)}
 PER_CALL = {"salesforce": 200, "hubspot": 100}  # records per API call (sObject Collections / batch endpoints)
 
 
-def api_minimum(crm: str, reads: int, writes: int, activities: int) -> int:
+def api_minimum(crm: str, reads: int, writes: int | Mapping[str, int], activities: int | Mapping[str, int]) -> int:
     """The fewest API calls one batch needs (D-RUN-3, D-RUN-5): reading `reads` emails, writing
     `writes` records, creating `activities` activities — HubSpot ⌈reads/100⌉ + ⌈writes/100⌉ +
     ⌈activities/100⌉ on its batch endpoints; Salesforce by its cheapest paths
@@ -51,7 +52,8 @@ def api_minimum(crm: str, reads: int, writes: int, activities: int) -> int:
         from engine.connectors.sf_paths import floor_calls
         return floor_calls(reads, writes, activities)
     n = PER_CALL[crm]
-    return -(-reads // n) + -(-writes // n) + -(-activities // n)
+    total = [w if isinstance(w, int) else sum(w.values()) for w in (writes, activities)]
+    return -(-reads // n) + -(-total[0] // n) + -(-total[1] // n)
 Ports = CrmPort | Mapping[str, CrmPort] | Sequence[CrmPort]
 
 
@@ -132,9 +134,9 @@ def apply_batch(batch: Iterable[Event | Mapping[str, Any]], plays: Mapping[str, 
     out = write_plan(conns, planned, integration=integ, current=state, clock=clock, audit=audit)
     out.tracking_state = None if out.stopped else planner.tracking_state.to_dict()
     for name, port in conns.items():
-        written = {(w.object, w.record) for w in out.written if w.crm == name}
-        acts = sum(1 for a in out.logged if a.crm == name)
-        out.minimum[name] = api_minimum(name, len(emails), len(written), acts)
+        written = Counter(obj for obj, _rec in {(w.object, w.record) for w in out.written if w.crm == name})
+        acts = Counter(a.object for a in out.logged if a.crm == name)
+        out.minimum[name] = api_minimum(name, len(emails), written, acts)
         out.used[name] = read_calls[name] + sum(port.calls().values()) - before[name]
     return out
 

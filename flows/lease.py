@@ -20,7 +20,7 @@ import uuid
 from contextlib import contextmanager
 from typing import Iterator
 
-from engine.store import Lease, LeaseHeld, Store
+from engine.store import Lease, LeaseHeld, LeaseLost, Store
 
 TTL_ENV = "PLAYS_LEASE_TTL"
 WAIT_ENV = "PLAYS_LEASE_WAIT"
@@ -52,6 +52,35 @@ class Held:
         self.lease: Lease | None = None
         self.users = 0
         self.lock = threading.Lock()
+        self._beating: threading.Event | None = None
+
+    def start_heartbeat(self) -> None:
+        """Renew the lease every third of its TTL while it is held, so a long batch (a Bulk API
+        job of a whole cycle can take minutes) keeps it; a lease lost meanwhile stops the
+        heartbeat and the next fenced store call says so (LeaseLost)."""
+        if self._beating is not None:
+            return
+        stop = self._beating = threading.Event()
+        every = max(ttl() / 3, 0.5)
+
+        def beat() -> None:
+            while not stop.wait(every):
+                try:
+                    with self.lock:
+                        if self.lease is None:
+                            return
+                        self.lease = self.store.renew(self.lease)
+                except LeaseLost:
+                    return
+                except Exception:  # noqa: BLE001 - a store hiccup: the next beat tries again
+                    continue
+
+        threading.Thread(target=beat, name="plays-lease-heartbeat", daemon=True).start()
+
+    def stop_heartbeat(self) -> None:
+        if self._beating is not None:
+            self._beating.set()
+            self._beating = None
 
     def refresh(self) -> Lease:
         """Renew between batches (LeaseLost when replaced)."""
@@ -105,11 +134,14 @@ def hold(store: Store, *, wait: float | None = None, holder: str = HOLDER) -> It
                     raise
             time.sleep(0.2)
         held.users += 1
+        held.start_heartbeat()
     try:
         yield held
     finally:
         with held.lock:
             held.users -= 1
+            if held.users == 0:
+                held.stop_heartbeat()
             if held.users == 0 and held.lease is not None:
                 try:
                     store.release(held.lease)

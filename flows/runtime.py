@@ -30,7 +30,7 @@ ENV_SCHEMA = "PLAYS_DATABASE_SCHEMA"
 ENV_CRM = "PLAYS_CRM"
 ENV_SANDBOX_INFO = "PLAYS_SANDBOX_INFO"
 ENV_BATCH = "PLAYS_BATCH_SIZE"
-DEFAULT_BATCH = 2000
+DEFAULT_BATCH = 60_000  # events per batch: a 15-minute cycle of a busy org (~52,000 events) in one (D-RUN-3)
 
 
 @dataclass(frozen=True)

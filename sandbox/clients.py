@@ -23,13 +23,15 @@ def salesforce_session(info: dict[str, Any]) -> Any:
     return session
 
 
-def salesforce_client(info: dict[str, Any], **kwargs: Any) -> Any:
-    """`simple_salesforce.Salesforce` for the sandbox (extra kwargs go to the constructor)."""
+def salesforce_client(info: dict[str, Any], *, person: bool = False, **kwargs: Any) -> Any:
+    """`simple_salesforce.Salesforce` for the sandbox (extra kwargs go to the constructor); as the
+    integration user, or with `person=True` as a person editing records in the CRM's own screens
+    (another user: their edits are what the sync flow's pull looks for)."""
     from simple_salesforce import Salesforce
 
     sf = info.get("salesforce", info)
     kwargs.setdefault("version", sf.get("version", "59.0"))
-    return Salesforce(instance_url=sf["instance_url"], session_id=sf["session_id"],
+    return Salesforce(instance_url=sf["instance_url"], session_id=sf["ui_session_id" if person else "session_id"],
                       session=kwargs.pop("session", None) or salesforce_session(info), **kwargs)
 
 

@@ -53,7 +53,11 @@ _SYSTEM = [
     ("CreatedDate", "datetime", {"ro": True}),
     ("SystemModstamp", "datetime", {"ro": True}),
     ("IsDeleted", "boolean", {"ro": True}),
+    ("CreatedById", "reference", {"ro": True, "ref": ["User"], "rel": "CreatedBy", "label": "Created By ID"}),
+    ("LastModifiedById", "reference", {"ro": True, "ref": ["User"], "rel": "LastModifiedBy",
+                                       "label": "Last Modified By ID"}),
 ]
+_STAMPED = ("CreatedDate", "LastModifiedDate", "SystemModstamp", "CreatedById", "LastModifiedById")
 _PERSON = [
     ("Id", "id", {}),
     ("Email", "email", {}),
@@ -165,7 +169,7 @@ def _sf_field(name: str, ftype: str, o: dict[str, Any]) -> dict[str, Any]:
     numeric = ftype in ("double", "currency")
     values = o.get("values")
     nillable = not (is_id or ftype == "boolean" or o.get("required")
-                    or name in ("CreatedDate", "LastModifiedDate", "SystemModstamp"))
+                    or name in _STAMPED)
     return {
         "aggregatable": ftype not in ("textarea", "multipicklist", "boolean"),
         "autoNumber": False,
@@ -181,7 +185,7 @@ def _sf_field(name: str, ftype: str, o: dict[str, Any]) -> dict[str, Any]:
         "defaultValue": o.get("default"),
         "defaultValueFormula": None,
         "defaultedOnCreate": is_id or ftype == "boolean" or bool(o.get("default"))
-        or name in ("CreatedDate", "LastModifiedDate", "SystemModstamp", "OwnerId"),
+        or name in _STAMPED or name == "OwnerId",
         "dependentPicklist": False,
         "deprecatedAndHidden": False,
         "digits": 9 if ftype == "int" else 0,

@@ -10,7 +10,8 @@ from typing import Any
 
 from sandbox import soql
 from sandbox.http import Abort, BadJson, Request, Response, Router, guarded
-from sandbox.sf_records import SfWriter, err
+from sandbox.sf_records import ACTING_USER, SfWriter, err
+from sandbox.store import UI_USER_ID
 
 API = r"/services/data/v(?P<version>\d+\.\d)"
 MAX_COMPOSITE = 200
@@ -81,6 +82,17 @@ def limits(app: Any, req: Request, version: str) -> Response:
         "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000 - app.bulk_usage("query_jobs")},
         "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000 - app.bulk_usage("batches")},
         "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562}})
+
+
+def userinfo(app: Any, req: Request) -> Response:
+    """The OpenID Connect userinfo of the session's user (the identity service)."""
+    from sandbox.sf_login import ORG_ID
+
+    user = ACTING_USER.get()
+    return Response(200, {"sub": f"{app.base_url}/id/{ORG_ID}/{user}", "user_id": user,
+                          "organization_id": ORG_ID, "active": True, "user_type": "STANDARD",
+                          "preferred_username": "integration@sandbox.example" if user != UI_USER_ID
+                          else "person@sandbox.example"})
 
 
 def describe_global(app: Any, req: Request, version: str) -> Response:
@@ -266,6 +278,7 @@ def register(router: Router) -> None:
     def r(method: str, pattern: str, handler: Any, name: str) -> None:
         router.add(method, pattern, guarded(handler), name)
     r("GET", r"/services/data/?", versions, "sf.versions")
+    r("GET", r"/services/oauth2/userinfo/?", userinfo, "sf.userinfo")
     r("GET", API + r"/?", resources, "sf.resources")
     r("GET", API + r"/limits/?", limits, "sf.limits")
     r("GET", API + r"/sobjects/?", describe_global, "sf.describe_global")

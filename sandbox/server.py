@@ -34,7 +34,8 @@ from sandbox.faults import FaultSpecError, Faults
 from sandbox.http import (BadJson, DropConnection, Request, RequestLog, Response, Router,
                           SandboxRequestHandler, TLSThreadingServer)
 from sandbox.metadata import API_VERSION, all_hubspot, all_salesforce
-from sandbox.store import Store
+from sandbox.sf_records import ACTING_USER
+from sandbox.store import SANDBOX_USER_ID, UI_USER_ID, Store
 
 SF_API_LIMIT = 15000
 HS_DAILY = 500_000
@@ -78,6 +79,8 @@ class SandboxApp:
         self._sessions_lock = threading.Lock()
         self.faults = faults
         self.session_id = session_id
+        # a second session: a person editing records in the CRM's own screens (another user)
+        self.ui_session_id = ORG_PREFIX + secrets.token_urlsafe(24)
         self.access_token = access_token
         self.page_size = page_size
         self.api_limit = SF_API_LIMIT
@@ -162,7 +165,7 @@ class SandboxApp:
         if response is None:
             response = self._authorize(crm, req)
         if response is None:
-            response = self._route(crm, req)
+            response = self._route(crm, req, self._user(crm, req))
         self._limit_headers(crm, response)
         self._log(crm, req, response, fault, started)
         if self.capture is not None:
@@ -173,7 +176,12 @@ class SandboxApp:
                 "response_body": response.encode().decode("utf-8")})
         return response
 
-    def _route(self, crm: str, req: Request) -> Response:
+    def _user(self, crm: str, req: Request) -> str:
+        """The user an authorized request acts as (its session's)."""
+        token = req.headers.get("authorization", "").partition(" ")[2].strip()
+        return UI_USER_ID if crm == "salesforce" and token == self.ui_session_id else SANDBOX_USER_ID
+
+    def _route(self, crm: str, req: Request, user: str = SANDBOX_USER_ID) -> Response:
         router = self.sf_router if crm == "salesforce" else self.hs_router
         handler, params, name, known = router.match(req.method, req.path)
         if handler is None:
@@ -184,6 +192,7 @@ class SandboxApp:
                                            " not allowed.")
             return hubspot.hs_error(405 if known else 404, "OBJECT_NOT_FOUND" if not known else
                                     "VALIDATION_ERROR", f"Unable to route {req.method} {req.path}")
+        acting = ACTING_USER.set(user)
         try:
             with self.store.lock:
                 response = handler(self, req, **params)
@@ -192,6 +201,8 @@ class SandboxApp:
             response = (salesforce.sf_error(500, "UNKNOWN_EXCEPTION", message)
                         if crm == "salesforce" else
                         hubspot.hs_error(500, "INTERNAL_ERROR", message))
+        finally:
+            ACTING_USER.reset(acting)
         response.route = name
         return response
 
@@ -201,7 +212,8 @@ class SandboxApp:
         scheme, _, token = req.headers.get("authorization", "").partition(" ")
         expected = self.session_id if crm == "salesforce" else self.access_token
         if scheme.lower() in ("bearer", "oauth") and (
-                token.strip() == expected or (crm == "salesforce" and token.strip() in self.sessions)):
+                token.strip() == expected or (crm == "salesforce" and (
+                    token.strip() in self.sessions or token.strip() == self.ui_session_id))):
             return None
         if crm == "salesforce":
             return salesforce.sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
@@ -439,6 +451,7 @@ def start_sandbox(seed: dict[str, Any] | None = None, port: int = 0, db: str | N
     app.base_url = base
     app.info.update({
         "salesforce": {"instance_url": base, "session_id": app.session_id, "ca_file": ca_file,
+                       "ui_session_id": app.ui_session_id,
                        "version": API_VERSION,
                        "login": app.credentials.info(server.server_address[1])},
         "hubspot": {"host": base, "access_token": app.access_token, "ca_file": ca_file},

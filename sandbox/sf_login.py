@@ -22,11 +22,12 @@ from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from sandbox.http import Request, Response
+from sandbox.store import SANDBOX_USER_ID
 
 PARTNER = "urn:partner.soap.sforce.com"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 ORG_ID = "00D5g000004SANDBX"
-USER_ID = "0055g000004SANDBX"
+USER_ID = SANDBOX_USER_ID  # the integration user every session acts as
 _XML = {"Content-Type": "text/xml;charset=UTF-8"}
 
 

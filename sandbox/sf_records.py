@@ -9,13 +9,16 @@ until `commit()`, so composite calls can roll back. Errors are Salesforce error 
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from datetime import date
 from typing import Any
 
 from sandbox.metadata import KEY_PREFIXES
-from sandbox.store import Store, parse_dt, sf_datetime, sf_email, sf_id_suffix
+from sandbox.store import SANDBOX_USER_ID, Store, parse_dt, sf_datetime, sf_email, sf_id_suffix
 
-SANDBOX_USER_ID = "0055g00000SANDBOXAAA"
+# Who the request being answered acts as (set per request by the server from its session):
+# written into CreatedById / LastModifiedById as Salesforce does.
+ACTING_USER: ContextVar[str] = ContextVar("acting_user", default=SANDBOX_USER_ID)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 _TEXT = ("string", "email", "phone", "url", "textarea", "picklist", "multipicklist", "combobox",
@@ -222,7 +225,9 @@ class SfWriter:
         if errors:
             return None, errors
         rec["Id"] = self.store.new_sf_id(obj)
-        rec.update(CreatedDate=now, LastModifiedDate=now, SystemModstamp=now, IsDeleted=False)
+        user = ACTING_USER.get()
+        rec.update(CreatedDate=now, LastModifiedDate=now, SystemModstamp=now, IsDeleted=False,
+                   CreatedById=user, LastModifiedById=user)
         if "Name" in {f["name"] for f in self.describes[obj]["fields"]}:
             rec["Name"] = " ".join(p for p in (rec.get("FirstName"), rec.get("LastName")) if p)
         errors = self._check_unique(obj, rec)
@@ -249,7 +254,7 @@ class SfWriter:
         if "Name" in rec and ("FirstName" in values or "LastName" in values):
             rec["Name"] = " ".join(p for p in (rec.get("FirstName"), rec.get("LastName")) if p)
         now = self.store.now_sf()
-        rec.update(LastModifiedDate=now, SystemModstamp=now)
+        rec.update(LastModifiedDate=now, SystemModstamp=now, LastModifiedById=ACTING_USER.get())
         errors = self._check_unique(obj, rec)
         if errors:
             return None, errors
@@ -286,7 +291,7 @@ class SfWriter:
             return [err("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")]
         rec = dict(current, IsDeleted=True)
         now = self.store.now_sf()
-        rec.update(LastModifiedDate=now, SystemModstamp=now)
+        rec.update(LastModifiedDate=now, SystemModstamp=now, LastModifiedById=ACTING_USER.get())
         self._stage(obj, rec, current)
         for meta in self.describes[obj]["fields"]:
             if meta["unique"] and current.get(meta["name"]) is not None:

@@ -25,6 +25,10 @@ from typing import Any, Callable, Iterable
 from sandbox.metadata import HUBSPOT_PROPERTIES, KEY_PREFIXES, SALESFORCE_FIELDS
 
 SF_OBJECTS = tuple(SALESFORCE_FIELDS)
+# The org's two users: the integration user every API session acts as, and a person who edits
+# records in the CRM's own screens (seeded records and the `ui_session_id` session act as them).
+SANDBOX_USER_ID = "0055g00000SANDBOXAAA"
+UI_USER_ID = "0055g00000UIUSERAAA"
 HS_OBJECTS = ("contacts", "emails", "tasks")
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -347,6 +351,8 @@ class Store:
         rec.setdefault("CreatedDate", stamp)
         rec.setdefault("SystemModstamp", stamp)
         rec.setdefault("IsDeleted", False)
+        rec.setdefault("CreatedById", UI_USER_ID)
+        rec.setdefault("LastModifiedById", rec["CreatedById"])
         return rec
 
     def _seed_hs(self, obj: str, src: dict[str, Any], now: str) -> dict[str, Any]:

@@ -198,25 +198,40 @@ class SalesforceConnector(ConnectorPlumbing):
         return sf_paths.read_records(self, emails, ids, objects, fields)
 
     def pull_changes(self, since: Mapping[str, str] | None = None, objects: Iterable[str] | None = None) -> Pull:
-        """Records changed after the cursor (per object, by SystemModstamp); the first pull is full."""
-        records: dict[str, list[dict[str, Any]]] = {}
+        """Records changed after the cursor (per object, by SystemModstamp); the first pull is full.
+
+        Later pulls leave out the records whose last change was this integration user's own (the
+        batches know what they wrote, D-RUN-3), so a pull costs what the CRM's other users changed,
+        not what plays just wrote; the user's id is asked once (`whoami`) and kept in the cursor
+        (`_me`). Every object's first page and fresh describes (D-SY-2: new custom fields) go in
+        one Composite request (`sf_paths.pull`): one call when few records changed elsewhere.
+        """
         cursor = dict(since or {})
+        objs = list(objects or self.person_objects)
+        from engine.connectors import sf_paths  # the cheapest path (D-RUN-5)
         try:
-            for obj in (objects or self.person_objects):
-                names = self._fields(obj, None)
-                soql = f"SELECT {', '.join(names)} FROM {obj}"
-                if cursor.get(obj):
-                    soql += f" WHERE SystemModstamp > {soql_datetime(cursor[obj])}"
-                soql += " ORDER BY SystemModstamp ASC"
-                from engine.connectors import sf_paths  # a large pull goes as a Bulk query job (D-RUN-5)
-                rows = sf_paths.query_rows(self, obj, soql, kind="pull")
-                records[obj] = rows
-                if rows:
-                    cursor[obj] = soql_datetime(rows[-1]["SystemModstamp"])
+            if sf_paths.ME not in cursor:
+                cursor[sf_paths.ME] = self.whoami()
+            records = sf_paths.pull(self, objs, cursor)
         except (Stop, Rejected) as exc:
             stopped = exc.stopped if isinstance(exc, Stop) else SyncStopped(self.crm, "rejected", str(exc))
-            return Pull(records, dict(since or {}), stopped)
+            return Pull({}, dict(since or {}), stopped)
+        for obj, rows in records.items():
+            if rows:
+                cursor[obj] = soql_datetime(rows[-1]["SystemModstamp"])
         return Pull(records, cursor)
+
+    def whoami(self) -> str:
+        """The integration user's id, from the identity service's userinfo (one call, made once:
+        the pull keeps it in its cursor); '' when the session may not ask (the pull then reads
+        every change, its own included)."""
+        url = self.sf.oauth2_url + "userinfo"
+        try:
+            info = self.caller.call("pull", lambda: self.sf._call_salesforce(
+                "GET", url, name="userinfo", **self._timeout()).json())
+        except Rejected:
+            return ""
+        return str(info.get("user_id") or "") if isinstance(info, dict) else ""
 
     def read_metadata(self, objects: Iterable[str] = PERSON_OBJECTS) -> dict[str, Any]:
         """`{"Lead": describe, "Contact": describe}`, exactly as the describe calls return them."""

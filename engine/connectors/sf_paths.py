@@ -29,6 +29,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from urllib.parse import quote_plus
+
+from simple_salesforce import format_soql
 
 from engine.connectors.base import RecordWrite, SyncStopped, Written, norm_email
 from engine.connectors.retry import Rejected, Stop, Transient
@@ -297,8 +300,6 @@ def _rows_cache(conn: "SalesforceConnector") -> dict[str, int]:
 def table_rows(conn: "SalesforceConnector", objs: Sequence[str]) -> dict[str, int]:
     """Records per object: from this connection's last scan, else `COUNT()` queries in one
     Composite request (one call)."""
-    from urllib.parse import quote_plus
-
     cache = _rows_cache(conn)
     missing = [obj for obj in objs if obj not in cache]
     if missing:
@@ -315,8 +316,6 @@ def composite_queries(conn: "SalesforceConnector", soqls: Sequence[str], kind: s
                       ) -> list[list[dict[str, Any]]]:
     """Up to 5 SOQL queries in one Composite request: each query's rows (a query with more
     than one page follows its `nextRecordsUrl`, one call a page)."""
-    from urllib.parse import quote_plus
-
     def send() -> list[dict[str, Any]]:
         return composite(conn, [{"method": "GET", "url": f"{base_url(conn)}/query?q={quote_plus(q)}",
                                  "referenceId": f"q{i}"} for i, q in enumerate(soqls)])
@@ -347,13 +346,56 @@ def _rest_of_pages(conn: "SalesforceConnector", kind: str, page: dict, rows: lis
     return rows
 
 
-def query_rows(conn: "SalesforceConnector", obj: str, soql: str, kind: str = "pull") -> list[dict[str, Any]]:
-    """Every row of one query (a pull): its first page through the REST API (one call); when the
-    pages left would cost more calls than a Bulk query job, the same query runs as one (Bulk API
-    2.0 takes no ORDER BY, so the rows are put in that order here)."""
+ME = "_me"  # the pull cursor's key for the integration user's id
+
+
+def pull_soql(conn: "SalesforceConnector", obj: str, since: str | None, me: str | None) -> str:
+    """The pull's query of one object: every field; after the first pull only the records changed
+    since the cursor by someone other than the integration user `me`."""
+    from engine.connectors.salesforce import soql_datetime
+
+    soql = f"SELECT {', '.join(conn._fields(obj, None))} FROM {obj}"
+    if since:
+        soql += f" WHERE SystemModstamp > {soql_datetime(since)}"
+        if me:
+            soql += " AND LastModifiedById != " + format_soql("{}", me)
+    return soql + " ORDER BY SystemModstamp ASC"
+
+
+def pull(conn: "SalesforceConnector", objs: Sequence[str], cursor: Mapping[str, str]
+         ) -> dict[str, list[dict[str, Any]]]:
+    """The pull's rows per object: each object's first page, up to five to a Composite request
+    that also re-reads the describes already held (so new custom fields are seen, D-SY-2) — one
+    call in all when few records changed; then each query's remaining pages (`rest_of_query`)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for start in range(0, len(objs), HEAVY):
+        group = list(objs[start:start + HEAVY])
+        refresh = [obj for obj in group if obj in conn._describes]
+        soqls = [pull_soql(conn, obj, cursor.get(obj), cursor.get(ME)) for obj in group]  # describes what it lacks
+        subs = [{"method": "GET", "url": f"{base_url(conn)}/sobjects/{obj}/describe", "referenceId": f"d{i}"}
+                for i, obj in enumerate(refresh)]
+        subs += [{"method": "GET", "url": f"{base_url(conn)}/query?q={quote_plus(q)}", "referenceId": f"q{i}"}
+                 for i, q in enumerate(soqls)]
+        answers = conn.caller.call("pull", lambda subs=subs: composite(conn, subs))
+        for obj, sub in zip(refresh, answers):
+            if int(sub.get("httpStatusCode") or 200) < 400 and isinstance(sub.get("body"), dict):
+                conn._describes[obj] = sub["body"]
+        for obj, soql, sub in zip(group, soqls, answers[len(refresh):]):
+            body = sub.get("body")
+            if int(sub.get("httpStatusCode") or 200) >= 400 or not isinstance(body, dict):
+                code, message = first_error(body)
+                raise Rejected(code, message, int(sub.get("httpStatusCode") or 400))
+            out[obj] = rest_of_query(conn, obj, soql, body, "pull")
+    return out
+
+
+def rest_of_query(conn: "SalesforceConnector", obj: str, soql: str, page: dict[str, Any], kind: str
+                  ) -> list[dict[str, Any]]:
+    """A query's rows from its first page: when the pages left would cost more calls than a Bulk
+    query job, the same query runs as one (Bulk API 2.0 takes no ORDER BY, so the rows are put in
+    that order here); else the remaining REST pages, one call each."""
     from engine.connectors import sf_bulk
 
-    page = conn.caller.call(kind, lambda: conn.sf.query(soql, **conn._timeout()))
     rows = list(page.get("records") or [])
     left = int(page.get("totalSize") or 0) - len(rows)
     if not page.get("done", True) and rows and math.ceil(left / len(rows)) > BULK_QUERY_CALLS:
@@ -367,15 +409,20 @@ def query_rows(conn: "SalesforceConnector", obj: str, soql: str, kind: str = "pu
     return _rest_of_pages(conn, kind, page, rows)
 
 
-def floor_calls(reads: int, writes: int, activities: int, objects: int = 2) -> int:
+def floor_calls(reads: int, writes: int | Mapping[str, int], activities: int | Mapping[str, int],
+                objects: int = 2) -> int:
     """The fewest calls a Salesforce batch needs by the cheapest paths (D-RUN-5): reading `reads`
     emails from `objects` person objects (five queries of 200 a Composite request, or at least a
-    3-call Bulk query job per object), writing `writes` records and logging `activities`
-    (⌈n/1,000⌉ Composite requests, or one Bulk job when cheaper)."""
+    3-call Bulk query job per object), writing `writes` records and logging `activities` (counts,
+    or counts per object: a Bulk job holds one object) — each object's group by one Bulk job when
+    that is cheaper (updates: create, upload, close, status; activities also read their new ids),
+    the rest together in Composite requests of ⌈n/1,000⌉."""
     r = math.ceil(objects * math.ceil(reads / COLLECTION) / HEAVY)
     if reads >= BULK_FROM:
         r = min(r, objects * BULK_QUERY_CALLS)
 
-    def send(n: int) -> int:
-        return min(composite_write_calls(n), BULK_WRITE_CALLS - 1) if use_bulk_write(n) else composite_write_calls(n)
-    return r + send(writes) + send(activities)
+    def send(groups: int | Mapping[str, int], job: int) -> int:
+        sizes = [groups] if isinstance(groups, int) else list(groups.values())
+        bulk = [n for n in sizes if use_bulk_write(n)]
+        return min(job * len(bulk) + composite_write_calls(sum(sizes) - sum(bulk)), composite_write_calls(sum(sizes)))
+    return r + send(writes, BULK_WRITE_CALLS - 1) + send(activities, BULK_WRITE_CALLS)

@@ -18,6 +18,7 @@ from engine.connectors.retry import RetryPolicy
 from engine.run import apply_plan, sync_batch
 from engine.language.model import build_integration, build_play
 from engine.evaluate.plan import plan
+from sandbox.clients import salesforce_client
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = RetryPolicy(attempts=6, initial=0.001, max_wait=0.01, jitter=0.001, timeout=5, settle=0.01)
@@ -275,10 +276,16 @@ def test_pull_by_system_modstamp_and_describe(clean_sandbox, sf, sandbox_sf) -> 
                                        "Contact": [{"Email": "cy@acme.io", "LastName": "Cy"}]}})
     first = sf.pull_changes()
     assert (len(first.records["Lead"]), len(first.records["Contact"])) == (2, 1)
+    assert first.cursor["_me"] == sandbox_sf.oauth2("userinfo")["user_id"]  # asked once, kept in the cursor
     assert sf.pull_changes(first.cursor).records == {"Lead": [], "Contact": []}
-    sandbox_sf.Lead.update("00Q5g0000000002AAA", {"Title": "VP"})
+    salesforce_client(clean_sandbox.info, person=True).Lead.update("00Q5g0000000002AAA", {"Title": "VP"})
+    sandbox_sf.Lead.update("00Q5g0000000001AAA", {"Title": "CEO"})  # the integration user's own write
+    clean_sandbox.reset_log()
     later = sf.pull_changes(first.cursor)
+    # D-SY-1 incremental by last-modified time; D-RUN-3: what plays wrote itself is not read again
     assert [r["Id"] for r in later.records["Lead"]] == ["00Q5g0000000002AAA"] and later.records["Contact"] == []
+    assert later.records["Lead"][0]["LastModifiedById"] != first.cursor["_me"]
+    assert clean_sandbox.counters()["by_route"] == {"sf.composite": 1}  # both objects and the describes: one call
     snapshot = sf.read_metadata()
     assert snapshot == json.loads((ROOT / "plays/crm/salesforce.describe.json").read_text())
 

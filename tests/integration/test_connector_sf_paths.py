@@ -159,8 +159,10 @@ def test_a_large_pull_runs_as_one_bulk_query_in_order(clean_sandbox, sf) -> None
     stamps = [r["SystemModstamp"] for r in pulled.records["Lead"]]
     assert len(stamps) == 1000 and stamps == sorted(stamps) and pulled.cursor["Lead"].startswith("2026-11-28")
     routes = clean_sandbox.counters()["by_route"]
-    assert routes["sf.query"] == 1 and routes["sf.bulk.query"] == 1 and "sf.query_more" not in routes
-    assert _used(clean_sandbox) == 4  # the first page, then create, status, one results set
+    assert routes["sf.composite"] == 1 and routes["sf.bulk.query"] == 1 and "sf.query_more" not in routes
+    # who the integration user is (once ever), the first page (one Composite request), then the
+    # Bulk query job: create, status, one results set
+    assert routes["sf.userinfo"] == 1 and _used(clean_sandbox) == 5
     clean_sandbox.reset_log()
     again = sf.pull_changes(since=pulled.cursor, objects=["Lead"])
     assert again.records["Lead"] == [] and _used(clean_sandbox) == 1

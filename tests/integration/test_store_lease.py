@@ -108,3 +108,24 @@ def test_concurrent_acquires_give_one_holder_and_distinct_tokens(store_target) -
         stores[4].record_batch("p", p.cursor, p.horizon, NOW, lease=later)
     for s in stores:
         s.close()
+
+
+def test_a_long_batch_keeps_its_lease_by_heartbeat(any_store: Store, monkeypatch) -> None:
+    """D-RUN-4: a batch that takes longer than the lease's TTL (a whole cycle's Bulk API jobs can)
+    keeps the lease while its process lives: another runner still finds it held, and the token
+    the batch records with is still current; once released, the other runner takes it."""
+    import time
+
+    from flows.lease import hold
+
+    monkeypatch.setenv("PLAYS_LEASE_TTL", "0.6")
+    with hold(any_store, holder="runner-long") as held:
+        token = held.lease.token
+        time.sleep(1.5)  # the work of a long batch: more than two TTLs (bounded, not a timing assert)
+        with pytest.raises(LeaseHeld, match="runner-long"):
+            any_store.acquire("runner-other", 0.6)
+        assert any_store.lease_holder().token == token
+        any_store.record(datetime.now(UTC), audit=[ROW], lease=held.lease)  # still fenced in
+    other = any_store.acquire("runner-other", 0.6)
+    assert other.token > token
+    any_store.release(other)

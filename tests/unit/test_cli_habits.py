@@ -51,3 +51,14 @@ def test_skipped_without_a_store_says_so_and_creates_nothing(tmp_path):
     assert out.exit_code == 2
     assert "no store at" in out.output and "nothing has run here yet" in out.output
     assert not db.exists()
+
+
+def test_serve_batch_every_is_checked_before_anything_starts(tmp_path):
+    """`--batch-every` (how long Play-firing events are folded into one run, docs/api-budget.md)
+    takes a duration up to an hour; anything else is refused with the option's name, exit 2."""
+    env = {"PLAYS_INGEST_SECRET": "s3cret-" + "x" * 40}
+    for bad, said in (("soon", "not a duration"), ("2h", "between 0s and 1h")):
+        out = CliRunner().invoke(app, ["serve", "--plays", str(ROOT / "plays"), "--crm", "sandbox",
+                                       "--batch-every", bad], env=env)
+        assert out.exit_code == 2, out.output
+        assert "--batch-every" in out.output and said in out.output

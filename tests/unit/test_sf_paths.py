@@ -62,3 +62,10 @@ def test_salesforce_floor_is_the_cheapest_path() -> None:
     assert api_minimum("salesforce", 450, 450, 0) == 3         # 6 queries (2 objects): 2 calls; 1 write
     assert api_minimum("salesforce", 10_000, 10_000, 0) == 10  # a query job per object; one Bulk job
     assert api_minimum("hubspot", 450, 450, 0) == 10           # batch endpoints of 100
+    # a Bulk job holds one object: two large groups are two jobs; small groups share Composite requests
+    assert api_minimum("salesforce", 0, {"Lead": 6_000, "Contact": 6_000}, 0) == 8
+    assert api_minimum("salesforce", 0, {"Lead": 6_000, "Contact": 300}, 0) == 5
+    # activities (upserts) also read their new ids: 5 calls a job, taken only when cheaper than Composite
+    assert api_minimum("salesforce", 0, 0, {"Task": 12_000}) == 5
+    assert api_minimum("salesforce", 0, 0, {"Task": 5_000}) == 5
+    assert api_minimum("hubspot", 0, {"contacts": 150}, {"emails": 50, "tasks": 60}) == 2 + 2
