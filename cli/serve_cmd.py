@@ -234,11 +234,18 @@ def skipped_cmd(
 def open_existing_store(db: Optional[str]):
     """The store to read (`plays skipped`, `plays status`): refused, exit 2, when it is a SQLite
     file that does not exist yet (reading must not create it) or cannot be opened."""
-    missing = _missing_sqlite_store(db)
-    if missing:
-        _fail(f"no store at {missing}: nothing has run here yet (`plays run` or `plays serve` create it; "
-              f"--db or $PLAYS_DATABASE_URL name another store)")
-    return _open_store(db)
+    from sqlalchemy.exc import ArgumentError
+
+    from engine.store.db import redact, resolve_url
+
+    try:
+        missing = _missing_sqlite_store(db)
+        if missing:
+            _fail(f"no store at {missing}: nothing has run here yet (`plays run` or `plays serve` create it; "
+                  f"--db or $PLAYS_DATABASE_URL name another store)")
+        return _open_store(db)
+    except ArgumentError as exc:  # not a URL, or a database this plays has no driver for
+        _fail(f"not a store URL plays can open: {redact(resolve_url(db))} ({exc})")
 
 
 def _missing_sqlite_store(db: Optional[str]) -> Optional[str]:
