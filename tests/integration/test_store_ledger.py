@@ -99,3 +99,31 @@ def test_the_meter_puts_every_call_in_exactly_one_row() -> None:
     assert (row["calls"], row["kinds"], row["written"], row["events"]) == (one, {"read": one}, 1, 3)
     assert row["stopped"] == CODE and "parked until the allowance resets" in row["detail"]
     assert row["api_day_used"] is None  # the in-memory CRM reports no usage
+
+
+def test_status_snapshot_on_both_dialects(any_store) -> None:
+    """What `plays status` shows (D-RUN-5, D-RUN-4): pending events of the Plays' types, the work
+    parked by the newest batch's stop, the lease holder, and per CRM today's calls against the
+    reported usage and budget."""
+    from engine.store.status import snapshot
+
+    any_store.ingest([{"id": f"e{i}", "type": "email_opened" if i % 2 else "email_sent"} for i in range(6)], NOW)
+    lease = any_store.acquire("host:1:abc", 120, now=NOW)
+    any_store.record_batch("batch", 0, 2, NOW, events_done=2, calls=[_row(api_day_used=10, api_day_max=1000,
+                                                                            api_budget=500)], lease=lease)
+    later = NOW + timedelta(minutes=1)
+    any_store.record(later, calls=[_row(calls=0, stopped=CODE, detail=f"salesforce: sync stopped ({CODE})",
+                                        api_day_used=500, api_day_max=1000, api_budget=500)], lease=lease)
+    status = snapshot(any_store, later + timedelta(seconds=1), types={"email_opened"}, days=2, batches=5)
+    assert status["events"] == {"ingested": 6, "last_seq": 6}
+    assert status["consumers"]["batch"]["pending"] == 2  # e3, e5: the opened ones after the cursor
+    assert status["parked"]["code"] == CODE and status["parked"]["pending"] == 2
+    assert status["lease"]["holder"] == "host:1:abc" and status["lease"]["running"]
+    sf = status["crms"]["salesforce"]
+    assert (sf["today"]["calls"], sf["today"]["batches"], sf["today"]["stopped"]) == (3, 2, 1)
+    assert sf["today"]["share_of_allowance"] == 0.003 and len(sf["days"]) == 2 and sf["days"][1]["calls"] == 0
+    assert (sf["usage"]["api_day_used"], sf["usage"]["share_used"], sf["usage"]["share_of_budget"]) == (500, 0.5, 1.0)
+    assert [b["stopped"] for b in sf["batches"]] == [CODE, None]
+    assert not snapshot(any_store, NOW + timedelta(minutes=5))["lease"]["running"]  # expired: taken over next
+    any_store.release(lease)
+    assert snapshot(any_store, later, types=None)["lease"] is None
