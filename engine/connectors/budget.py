@@ -145,11 +145,13 @@ METER = CallMeter()  # one per process: the connectors are shared by the process
 
 
 def records_written(audit: Iterable[Any]) -> dict[str, int]:
-    """Records written per CRM in a batch's audit rows (activities, field ``*``, not counted)."""
+    """Records written per CRM in a batch's audit rows (`AuditRow`s or their dicts; activities,
+    field ``*``, not counted)."""
     seen: set[tuple] = set()
     for a in audit:
-        if a.field != "*":
-            seen.add((a.crm, a.object, a.record))
+        get = a.get if isinstance(a, Mapping) else (lambda key, a=a: getattr(a, key))
+        if get("field") != "*":
+            seen.add((get("crm"), get("object"), get("record")))
     out: dict[str, int] = {}
     for crm, _obj, _rec in seen:
         out[crm] = out.get(crm, 0) + 1
@@ -158,7 +160,7 @@ def records_written(audit: Iterable[Any]) -> dict[str, int]:
 
 def ledger_rows(calls: Mapping[str, Mapping[str, int]], *, consumer: str, source: str, events: int = 0,
                 audit: Iterable[Any] = (), stopped: Any = None) -> list[dict[str, Any]]:
-    """The API call ledger rows of one batch / pull / schedule pass, one per CRM (`calls` from
+    """The API call ledger rows of one batch / pull / schedule pass / backfill, one per CRM (`calls` from
     `CallMeter.take`; `stopped`: the `SyncStopped` or `ConnectionProblem` that parked the work, noted
     on every row: the whole batch stays pending, whichever CRM stopped it, which its detail names)."""
     written = records_written(audit)

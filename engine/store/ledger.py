@@ -1,10 +1,10 @@
 """The ledger of CRM API calls (D-RUN-5), a mixin of `engine.store.store.Store`: one row per CRM
-per batch, CRM pull or schedule pass, recorded in the transaction that records the batch
+per batch, CRM pull, schedule pass or backfill, recorded in the transaction that records the batch
 (`Store.record_batch` / `Store.record` take ``calls=``) or on its own (`record_calls`), fenced by
 the lease like every recording call.
 
 A row, as given (`engine.connectors.budget.ledger_rows` builds them): ``consumer``, ``source``
-(batch | pull | schedule), ``crm``, ``calls`` (made), ``kinds`` (calls by kind, retries
+(batch | pull | schedule | backfill), ``crm``, ``calls`` (made), ``kinds`` (calls by kind, retries
 included), ``events``, ``written`` (records), ``stopped`` / ``detail`` (the stop that parked the
 work), and the day's usage the CRM last reported: ``api_day_used``, ``api_day_max``,
 ``api_budget``.
@@ -26,7 +26,6 @@ from engine.store import lease as leasing
 from engine.store.lease import Lease
 from engine.store.tables import api_calls
 
-SOURCES = ("batch", "pull", "schedule")
 _LEVELS = ("api_day_used", "api_day_max", "api_budget")
 _COLUMNS = ("consumer", "source", "crm", "calls", "kinds", "events", "written", "stopped", "detail", *_LEVELS)
 

@@ -16,9 +16,10 @@
 - ``leases``: the one-writer lease and its fencing token counter (`engine.store.lease`, D-RUN-4).
 - ``ingest_signatures``: signatures of ingest requests whose events are stored (replay check
   shared by every ingest process, kept across restarts; D-OPS-1).
-- ``api_calls``: the ledger of CRM API calls (D-RUN-5): one row per CRM per batch, CRM pull or
-  schedule pass, with the calls by kind, the batch's events and records written, the stop that
-  parked the work (if any) and the day's usage the CRM last reported (`engine.store.ledger`).
+- ``api_calls``: the ledger of CRM API calls (D-RUN-5): one row per CRM per batch, CRM pull,
+  schedule pass or backfill, with the calls by kind, the batch's events and records written, the
+  stop that parked the work (if any) and the day's usage the CRM last reported
+  (`engine.store.ledger`).
 
 The schema is versioned by Alembic migrations (`engine.store.migrations`, D-OPS-4): a change here
 goes with a new migration.
@@ -192,7 +193,7 @@ api_calls = Table(
     Column("at", UtcDateTime, nullable=False),
     Column("run", String(255), nullable=True),
     Column("consumer", String(255), nullable=False),  # batch, pull, or a schedule Play's id
-    Column("source", String(16), nullable=False),  # what made the calls: batch | pull | schedule
+    Column("source", String(16), nullable=False),  # what made the calls: batch | pull | schedule | backfill
     Column("crm", String(32), nullable=False),
     Column("calls", Integer, nullable=False, default=0),  # API calls made (retried attempts included)
     Column("kinds", JSON, nullable=False),  # calls by kind (read, write, activity, describe, pull, ..., retries)
