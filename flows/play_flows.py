@@ -44,8 +44,10 @@ class Opaque:
 def _finish(report: Report, title: str, name: str) -> Any:
     rt = get_runtime()
     play = rt.plays.get(name)  # a Play's run: its summary shows the path through the Play
+    now = utcnow()
     artifacts.publish(report, name, title, play, rt.integration if play else None,
-                      rt.workspace.crm_objects if play else None)
+                      rt.workspace.crm_objects if play else None,
+                      today=today_lines(rt.store.calls_by_day(now), now) if report.calls else None)
     message = report.message()
     get_run_logger().info(message)
     if not report.ok:
