@@ -146,6 +146,9 @@ def execute(plays: str, field: str, since: str, *, crm: Crm, sandbox_info: dict 
     store = Store(db or os.environ.get("PLAYS_DATABASE_URL") or None,
                   schema=os.environ.get("PLAYS_DATABASE_SCHEMA") or None)
     conns: dict[str, Any] = {}
+    events: list[Any] = []
+    rows: list[dict] = []
+    stopped = None
     try:
         stored = stored_events(store, target.types)
         events = [e.payload for e in stored]
@@ -178,6 +181,12 @@ def execute(plays: str, field: str, since: str, *, crm: Crm, sandbox_info: dict 
         if not dry_run and stopped is None:
             _save_tracking(store, stored, ws.integration, target, since_us)
     finally:
+        if conns:  # D-RUN-5: the calls it made go to the store's ledger (`plays status`)
+            from engine.connectors.budget import METER, ledger_rows
+
+            store.record_calls(ledger_rows(METER.take(conns), consumer=f"backfill {field}", source="backfill",
+                                           events=len(events), audit=[] if dry_run else rows, stopped=stopped),
+                               datetime.now(UTC), run=f"backfill {field} since {since}")
         _close(conns)
         store.close()
     out = {"field": field, "since": since, "crms": list(target.crms), "dry_run": dry_run,

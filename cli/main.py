@@ -71,6 +71,7 @@ COMMAND_MODULES = (
     "cli.crm_cmd",
     "cli.run_cmd",
     "cli.serve_cmd",
+    "cli.status_cmd",
     "cli.backfill_cmd",
     "cli.schema_cmd",
     "cli.init_cmd",

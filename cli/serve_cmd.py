@@ -164,10 +164,11 @@ def ingest_cmd(
 
 def _open_store(db: Optional[str]):
     from engine.store import Store, StoreUnavailable
+    from engine.store.migrate import StoreTooNew
 
     try:
         return Store(db)
-    except StoreUnavailable as exc:
+    except (StoreUnavailable, StoreTooNew) as exc:
         _fail(str(exc))
 
 
@@ -213,11 +214,7 @@ def skipped_cmd(
         when = parse_time(since)
         if when is None:
             _fail(f"--since: not an ISO 8601 date-time: {since}")
-    missing = _missing_sqlite_store(db)
-    if missing:
-        _fail(f"no store at {missing}: nothing has run here yet (`plays run` or `plays serve` create it; "
-              f"--db or $PLAYS_DATABASE_URL name another store)")
-    store = _open_store(db)
+    store = open_existing_store(db)
     try:
         rows = store.skipped(since=when, limit=limit)
     finally:
@@ -232,6 +229,23 @@ def skipped_cmd(
         ctx = f" [{r['play']}/{r['node']}]" if r["play"] else ""
         sys.stdout.write(f"{r['at']}  {r['reason']:<22} {where or r['event'] or '-'}{ctx}  {r['detail'] or ''}\n")
     sys.stdout.write(f"{len(items)} skipped records\n")
+
+
+def open_existing_store(db: Optional[str]):
+    """The store to read (`plays skipped`, `plays status`): refused, exit 2, when it is a SQLite
+    file that does not exist yet (reading must not create it) or cannot be opened."""
+    from sqlalchemy.exc import ArgumentError
+
+    from engine.store.db import redact, resolve_url
+
+    try:
+        missing = _missing_sqlite_store(db)
+        if missing:
+            _fail(f"no store at {missing}: nothing has run here yet (`plays run` or `plays serve` create it; "
+                  f"--db or $PLAYS_DATABASE_URL name another store)")
+        return _open_store(db)
+    except ArgumentError as exc:  # not a URL, or a database this plays has no driver for
+        _fail(f"not a store URL plays can open: {redact(resolve_url(db))} ({exc})")
 
 
 def _missing_sqlite_store(db: Optional[str]) -> Optional[str]:

@@ -48,7 +48,7 @@ SKIPPED_COLUMNS = ["reason", "crm", "object", "record", "email", "event", "play"
 ACTIVITY_COLUMNS = ["crm", "object", "id", "record", "email", "external_id", "created", "play", "node", "event"]
 
 
-def summary_markdown(report: Report, title: str, ui_hint: str | None = None) -> str:
+def summary_markdown(report: Report, title: str, ui_hint: str | None = None, today: list[str] | None = None) -> str:
     c = report.counts
     lines = [f"# {title}", "",
              "| | count |", "|---|---:|",
@@ -64,6 +64,7 @@ def summary_markdown(report: Report, title: str, ui_hint: str | None = None) -> 
         lines.append(f"Event log positions {report.first_seq}–{report.last_seq}.")
     if report.calls:  # D-RUN-5: the calls made and the day's usage against the budget
         lines += ["", "**CRM API calls:**", ""] + [f"- {line}" for line in api_summary(report.calls)]
+        lines += [f"- {line}" for line in today or ()]  # from the store's ledger (`plays status`)
     if report.stopped:
         lines += ["", f"**Sync stopped:** {report.stopped.format()} — the batch stays pending and is retried."]
     if report.problem:
@@ -102,9 +103,10 @@ def play_path(report: Report, play: Play, integration: Any = None, objects: Any 
 
 
 def publish(report: Report, name: str, title: str, play: Play | None = None, integration: Any = None,
-            objects: Any = None) -> None:
+            objects: Any = None, today: list[str] | None = None) -> None:
     """Create the run's artifacts (one table per non-empty kind, and the summary; for a Play's run
-    the summary also shows the path its events took through the Play)."""
+    the summary also shows the path its events took through the Play; `today`: lines of the
+    calls made today, `engine.store.status.today_lines`)."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     for kind, rows, columns, what in (
@@ -115,7 +117,7 @@ def publish(report: Report, name: str, title: str, play: Play | None = None, int
         if rows:
             create_table_artifact(table=_table(rows, columns), key=artifact_key(name, kind),
                                   description=f"{title}: {what}")
-    summary = summary_markdown(report, title)
+    summary = summary_markdown(report, title, today=today)
     if play is not None:
         summary += "\n" + play_path(report, play, integration, objects)
     create_markdown_artifact(markdown=summary, key=artifact_key(name, "summary"), description=report.message())

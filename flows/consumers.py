@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterable
 
 from engine.connectors.base import ConnectionProblem, SyncStopped
-from engine.connectors.budget import merge_calls
+from engine.connectors.budget import METER, ledger_rows, merge_calls
 from engine.language.model import Play
 from engine.language.vocab import EventType
 from engine.results import RULES, AuditRow, Kept, Outcome, Skipped
@@ -54,8 +54,14 @@ def trigger_types(play: Play) -> frozenset[str]:
 
 def batch_types(rt: Runtime) -> frozenset[str]:
     """Every event type a Play or the tracking fields can use."""
+    return event_types(rt.plays.values())
+
+
+def event_types(plays: Iterable[Play]) -> frozenset[str]:
+    """Every event type these Plays or the tracking fields can use (`plays status` counts the
+    ``batch`` consumer's pending events with it, as the drain does)."""
     out = set(TRACKING_TYPES)
-    for play in rt.plays.values():
+    for play in plays:
         out |= trigger_types(play)
     return frozenset(out)
 
@@ -236,6 +242,7 @@ def _apply(rt: Runtime, plays: Any, conns: Any, pend: Pending | None, events: li
            held: Held, consumer: str = BATCH) -> bool:
     lease = held.refresh()  # LeaseLost: replaced by another runner, nothing sent
     old_intents = rt.store.intents(consumer)  # left by a run that died mid-batch
+    meter = conns
     token, conns = recording(conns, rt.store, consumer, clock, held)
     result = apply_batch(events, plays, rt.integration, conns, clock, tracking_state=tracking_state,
                          crm_objects=rt.metadata(),
@@ -254,24 +261,27 @@ def _apply(rt: Runtime, plays: Any, conns: Any, pend: Pending | None, events: li
     _add(report, result, audit, _fired(rt, events))
     rows = [a.to_row() for a in audit]
     skipped = [s.to_row() for s in result.skipped]
+    calls = ledger_rows(METER.take(meter), consumer=report.consumer, source="schedule" if pend is None else "batch",
+                        events=len(events), audit=audit, stopped=result.stopped or result.problem)  # D-RUN-5
     if result.stopped is not None or result.problem is not None:
         report.stopped, report.problem = result.stopped, result.problem
         pending = _pending_rows(result, consumer, pend)
         report.counts["pending"] += len(pending)
         settle = stopped_settle(rt.store, settle, result)  # unconfirmed writes stay for the next attempt
-        rt.store.record(now, run=run, audit=rows, settle=settle, lease=lease)  # what landed before the stop
+        rt.store.record(now, run=run, audit=rows, settle=settle, calls=calls, lease=lease)  # what landed before the stop
         rt.store.enqueue(pending, consumer, now, lease=lease)
         return False
     states = dict((result.tracking_state or {}).get("contacts") or {}) or None
     if pend is None:  # a schedule pass: no cursor
-        rt.store.record(now, run=run, audit=rows, skipped=skipped, settle=settle, lease=lease)
+        rt.store.record(now, run=run, audit=rows, skipped=skipped, settle=settle, calls=calls, lease=lease)
         return True
     try:
         rt.store.record_batch(consumer, pend.cursor, pend.horizon, now, run=run, events_done=len(events),
-                              audit=rows, skipped=skipped, tracking=states, settle=settle, lease=lease)
+                              audit=rows, skipped=skipped, tracking=states, settle=settle, calls=calls, lease=lease)
     except CursorMoved:
         report.conflict = True  # another run recorded this batch first (it is not recorded twice)
         rt.store.settle(Settle(consumer, token))
+        rt.store.record_calls(calls, now, run=run)  # the calls were made all the same
         return False
     rt.store.outbox_resolve(consumer, now)
     return True
@@ -382,6 +392,7 @@ class PullReport:
     new_fields: dict[str, list[str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    stops: dict[str, SyncStopped] = field(default_factory=dict)  # by CRM: the stop that ended its pull
 
 
 def _email_problems(crm: str, obj: str, rows: Iterable[dict]) -> list[Skipped]:
@@ -409,40 +420,49 @@ def pull_changes(rt: Runtime, *, clock: Callable[[], datetime] = utcnow) -> Pull
     if isinstance(conns, ConnectionProblem):
         out.problems.append(conns.format())
         return out
+    calls: list[dict] = []
+    for crm, conn in conns.items():
+        _pull_one(rt, crm, conn, out, clock)
+        calls += ledger_rows(METER.take({crm: conn}), consumer="pull", source="pull",  # D-RUN-5
+                             stopped=out.stops.get(crm))
+    if out.skipped or calls:
+        rt.store.record(clock(), skipped=[s.to_row() for s in out.skipped], calls=calls)
+    return out
+
+
+def _pull_one(rt: Runtime, crm: str, conn: Any, out: PullReport, clock: Callable[[], datetime]) -> None:
+    """One CRM's part of `pull_changes`."""
     import json
 
-    for crm, conn in conns.items():
-        name = f"pull:{crm}"
-        raw = rt.store.sync_cursor(name)
-        since = json.loads(raw) if raw else None
-        pulled = conn.pull_changes(since)
-        for obj, rows in pulled.records.items():
-            out.changed[f"{crm}:{obj}"] = len(rows)
-            out.skipped.extend(_email_problems(crm, obj, rows))
-        if pulled.stopped is not None:
-            out.problems.append(pulled.stopped.format())
-        else:
-            rt.store.set_sync_cursor(name, json.dumps(dict(pulled.cursor), sort_keys=True), clock())
-        try:
-            live = conn.read_metadata()
-        except Exception as exc:  # noqa: BLE001 - reported, the sync goes on
-            out.problems.append(f"{crm}: cannot read field metadata: {exc}")
-            continue
-        from engine.language.metadata import hubspot_objects, salesforce_objects
+    name = f"pull:{crm}"
+    raw = rt.store.sync_cursor(name)
+    since = json.loads(raw) if raw else None
+    pulled = conn.pull_changes(since)
+    for obj, rows in pulled.records.items():
+        out.changed[f"{crm}:{obj}"] = len(rows)
+        out.skipped.extend(_email_problems(crm, obj, rows))
+    if pulled.stopped is not None:
+        out.stops[crm] = pulled.stopped
+        out.problems.append(pulled.stopped.format())
+    else:
+        rt.store.set_sync_cursor(name, json.dumps(dict(pulled.cursor), sort_keys=True), clock())
+    try:
+        live = conn.read_metadata()
+    except Exception as exc:  # noqa: BLE001 - reported, the sync goes on
+        out.problems.append(f"{crm}: cannot read field metadata: {exc}")
+        return
+    from engine.language.metadata import hubspot_objects, salesforce_objects
 
-        objects = salesforce_objects(live) if crm == "salesforce" else hubspot_objects(live)
-        for obj, schema in objects.items():
-            key = f"fields:{crm}:{obj}"
-            known_raw = rt.store.sync_cursor(key)
-            snapshot = (rt.workspace.crm_objects.get(crm) or {}).get(obj)
-            known = set(json.loads(known_raw)) if known_raw else set(snapshot.fields if snapshot else ())
-            custom = {n for n, f in schema.fields.items() if n.endswith("__c") or crm == "hubspot"}
-            new = sorted(custom - known)
-            if new:
-                out.new_fields[f"{crm}:{obj}"] = new
-            rt.store.set_sync_cursor(key, json.dumps(sorted(known | set(schema.fields))), clock())
-        meta = rt.metadata()
-        meta[crm] = objects
-    if out.skipped:
-        rt.store.record(clock(), skipped=[s.to_row() for s in out.skipped])
-    return out
+    objects = salesforce_objects(live) if crm == "salesforce" else hubspot_objects(live)
+    for obj, schema in objects.items():
+        key = f"fields:{crm}:{obj}"
+        known_raw = rt.store.sync_cursor(key)
+        snapshot = (rt.workspace.crm_objects.get(crm) or {}).get(obj)
+        known = set(json.loads(known_raw)) if known_raw else set(snapshot.fields if snapshot else ())
+        custom = {n for n, f in schema.fields.items() if n.endswith("__c") or crm == "hubspot"}
+        new = sorted(custom - known)
+        if new:
+            out.new_fields[f"{crm}:{obj}"] = new
+        rt.store.set_sync_cursor(key, json.dumps(sorted(known | set(schema.fields))), clock())
+    meta = rt.metadata()
+    meta[crm] = objects

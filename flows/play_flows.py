@@ -23,6 +23,7 @@ from prefect import Flow, flow, get_run_logger
 from prefect.runtime import flow_run as current_run
 from prefect.states import Completed, Failed
 
+from engine.store.status import today_lines
 from flows import artifacts
 from flows.consumers import TRACKING, Report, drain, pending_count, pull_changes, run_schedule
 from flows.runtime import get_runtime, utcnow
@@ -43,8 +44,10 @@ class Opaque:
 def _finish(report: Report, title: str, name: str) -> Any:
     rt = get_runtime()
     play = rt.plays.get(name)  # a Play's run: its summary shows the path through the Play
+    now = utcnow()
     artifacts.publish(report, name, title, play, rt.integration if play else None,
-                      rt.workspace.crm_objects if play else None)
+                      rt.workspace.crm_objects if play else None,
+                      today=today_lines(rt.store.calls_by_day(now), now) if report.calls else None)
     message = report.message()
     get_run_logger().info(message)
     if not report.ok:
@@ -184,6 +187,8 @@ def plays_run(label: str, schedule_at: str | None = None) -> Any:
         for pid in sorted(p for p, play in rt.plays.items() if play.trigger.type == "schedule"):
             note(pid, play_flow(pid)(play=pid, trigger="schedule", at=schedule_at, return_state=True))
     total = out.total()
-    artifacts.publish(total, "plays-run", f"plays run — {label}")
+    now = utcnow()
+    artifacts.publish(total, "plays-run", f"plays run — {label}",
+                      today=today_lines(rt.store.calls_by_day(now), now) if total.calls else None)
     log.info("pass done: %d flow runs; %s", out.flow_runs, total.message())
     return Opaque(out)

@@ -11,13 +11,18 @@ the sync stops the way it does for any limit: what was sent is recorded, the res
 
 `report()` gives the figures a run shows: `api_day_used`, `api_day_max` (as last reported) and
 `api_budget` (the threshold in calls).
+
+The ledger: `METER.take(conns)` gives the calls each connector made since the last reading (its
+counters only grow), and `ledger_rows` turns them into the store's API call ledger rows
+(`engine.store.ledger`), one per CRM, so every call made lands in exactly one row.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from typing import Any, Mapping
+import weakref
+from typing import Any, Iterable, Mapping
 
 from engine.connectors.base import SyncStopped
 
@@ -95,15 +100,76 @@ def merge_calls(into: dict[str, int], more: Mapping[str, int]) -> None:
         into[key] = max(into.get(key, 0), value) if key in LEVELS else into.get(key, 0) + value
 
 
+def made(counts: Mapping[str, int]) -> dict[str, int]:
+    """The calls made, by kind: the counters without the usage levels and the retry count (each
+    retried attempt is already counted under its kind)."""
+    return {k: v for k, v in counts.items() if k not in LEVELS and k != "retries" and v}
+
+
 def summary(calls: Mapping[str, Mapping[str, int]]) -> list[str]:
     """One line per CRM: the calls made by kind and the day's usage against the budget."""
     lines = []
     for crm, counts in sorted(calls.items()):
-        made = {k: v for k, v in counts.items() if k not in LEVELS and k != "retries" and v}
-        text = f"{crm}: {sum(made.values())} API calls (" + ", ".join(f"{k} {v}" for k, v in sorted(made.items())) + ")"
+        made_ = made(counts)
+        text = f"{crm}: {sum(made_.values())} API calls (" + ", ".join(f"{k} {v}" for k, v in sorted(made_.items())) + ")"
         if counts.get("api_day_max"):
             used, total = counts.get("api_day_used", 0), counts["api_day_max"]
             text += (f"; today {used:,} of {total:,} ({used / total:.1%}) used by the org, "
                      f"budget {counts.get('api_budget', total):,}")
         lines.append(text)
     return lines
+
+
+class CallMeter:
+    """The calls each connector made since this meter last read it (connectors' counters only grow;
+    a connector seen for the first time counts from its start)."""
+
+    def __init__(self) -> None:
+        self._seen: "weakref.WeakKeyDictionary[Any, dict[str, int]]" = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def take(self, conns: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+        """``{crm: {kind: calls since the last reading, ..., the day's usage levels}}``."""
+        out: dict[str, dict[str, int]] = {}
+        for crm, conn in conns.items():
+            now = dict(conn.calls())
+            with self._lock:
+                before = self._seen.get(conn, {})
+                self._seen[conn] = now
+            delta = {k: v - before.get(k, 0) for k, v in now.items() if v - before.get(k, 0)}
+            out[crm] = {**delta, **getattr(conn, "api_usage", dict)()}
+        return out
+
+
+METER = CallMeter()  # one per process: the connectors are shared by the process's flow runs
+
+
+def records_written(audit: Iterable[Any]) -> dict[str, int]:
+    """Records written per CRM in a batch's audit rows (`AuditRow`s or their dicts; activities,
+    field ``*``, not counted)."""
+    seen: set[tuple] = set()
+    for a in audit:
+        get = a.get if isinstance(a, Mapping) else (lambda key, a=a: getattr(a, key))
+        if get("field") != "*":
+            seen.add((get("crm"), get("object"), get("record")))
+    out: dict[str, int] = {}
+    for crm, _obj, _rec in seen:
+        out[crm] = out.get(crm, 0) + 1
+    return out
+
+
+def ledger_rows(calls: Mapping[str, Mapping[str, int]], *, consumer: str, source: str, events: int = 0,
+                audit: Iterable[Any] = (), stopped: Any = None) -> list[dict[str, Any]]:
+    """The API call ledger rows of one batch / pull / schedule pass / backfill, one per CRM (`calls` from
+    `CallMeter.take`; `stopped`: the `SyncStopped` or `ConnectionProblem` that parked the work, noted
+    on every row: the whole batch stays pending, whichever CRM stopped it, which its detail names)."""
+    written = records_written(audit)
+    rows = []
+    stop = stopped
+    for crm, counts in sorted(calls.items()):
+        kinds = {k: v for k, v in counts.items() if k not in LEVELS and v}
+        rows.append({"consumer": consumer, "source": source, "crm": crm, "calls": sum(made(counts).values()),
+                     "kinds": kinds, "events": events, "written": written.get(crm, 0),
+                     "stopped": getattr(stop, "code", None), "detail": stop.format() if stop else None,
+                     **{k: counts.get(k) for k in LEVELS}})
+    return rows

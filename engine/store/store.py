@@ -1,5 +1,6 @@
-"""The store: the event log, per-consumer cursors, outbox, sync cursors, audit log, skipped records
-and per-contact tracking state, behind one small class.
+"""The store: the event log, per-consumer cursors, outbox, sync cursors, audit log, skipped records,
+per-contact tracking state and the ledger of CRM API calls (`engine.store.ledger`), behind one
+small class.
 
 Every method is one transaction. The clock is never read here: callers pass ``now``. A consumer (a
 Play, or the tracking pass) reads its pending events with `pending`, does its work, then records the
@@ -32,6 +33,7 @@ from engine.store import db
 from engine.store import lease as leasing
 from engine.store.lease import Lease
 from engine.store.bookkeeping import Bookkeeping, Settle
+from engine.store.ledger import Ledger
 from engine.store.limits import check_events
 from engine.store.tables import (audit_log, events, ingest_signatures, metadata, play_progress, skipped_records,
                                  sync_cursors, tracking_state)
@@ -94,7 +96,7 @@ def _chunks(rows: list, size: int = _CHUNK) -> Iterator[list]:
         yield rows[i:i + size]
 
 
-class Store(Bookkeeping):
+class Store(Bookkeeping, Ledger):
     """Event log and bookkeeping in one database (SQLite file by default, PostgreSQL by URL)."""
 
     def __init__(self, url: str | None = None, *, schema: str | None = None, create: bool = True):
@@ -253,9 +255,9 @@ class Store(Bookkeeping):
                      events_done: int = 0, audit: Iterable[Mapping[str, Any]] = (),
                      skipped: Iterable[Mapping[str, Any]] = (), tracking: Mapping[str, Any] | None = None,
                      pending_writes: Iterable[Mapping[str, Any]] = (), settle: "Settle | None" = None,
-                     lease: Lease | None = None) -> None:
+                     calls: Iterable[Mapping[str, Any]] = (), lease: Lease | None = None) -> None:
         """Record a consumer's batch and move its cursor from `cursor` to `horizon`, atomically
-        (and delete the write intents `settle` names).
+        (and delete the write intents `settle` names; `calls`: the batch's API call ledger rows).
 
         Raises CursorMoved (and records nothing) when the cursor is no longer at `cursor`, and
         LeaseLost when `lease` was superseded.
@@ -277,6 +279,7 @@ class Store(Bookkeeping):
                 self._upsert_tracking(conn, tracking, now)
             self._enqueue(conn, pending_writes, consumer, now)
             self._settle(conn, settle)
+            self._insert_calls(conn, calls, now, run)
 
     def reset_cursor(self, consumer: str, cursor: int, now: datetime, *, lease: Lease | None = None) -> None:
         """Move a consumer's cursor anywhere (a deliberate replay or skip-ahead)."""
@@ -294,14 +297,16 @@ class Store(Bookkeeping):
 
     def record(self, now: datetime, *, run: str | None = None, audit: Iterable[Mapping[str, Any]] = (),
                skipped: Iterable[Mapping[str, Any]] = (), settle: "Settle | None" = None,
-               lease: Lease | None = None) -> None:
+               calls: Iterable[Mapping[str, Any]] = (), lease: Lease | None = None) -> None:
         """Audit rows and skipped records outside a consumer batch (sync flow, retries, backfill,
-        a stopped batch), deleting the write intents `settle` names in the same transaction."""
+        a stopped batch), deleting the write intents `settle` names in the same transaction, with
+        the API call ledger rows `calls` (`engine.store.ledger`)."""
         with self._write() as conn:
             leasing.fence(conn, lease)
             self._insert_audit(conn, audit, now, run)
             self._insert_skipped(conn, skipped, now, run)
             self._settle(conn, settle)
+            self._insert_calls(conn, calls, now, run)
 
     def _insert_audit(self, conn: Connection, rows: Iterable[Mapping[str, Any]], now: datetime,
                       run: str | None) -> None:

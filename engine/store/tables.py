@@ -16,6 +16,10 @@
 - ``leases``: the one-writer lease and its fencing token counter (`engine.store.lease`, D-RUN-4).
 - ``ingest_signatures``: signatures of ingest requests whose events are stored (replay check
   shared by every ingest process, kept across restarts; D-OPS-1).
+- ``api_calls``: the ledger of CRM API calls (D-RUN-5): one row per CRM per batch, CRM pull,
+  schedule pass or backfill, with the calls by kind, the batch's events and records written, the
+  stop that parked the work (if any) and the day's usage the CRM last reported
+  (`engine.store.ledger`).
 
 The schema is versioned by Alembic migrations (`engine.store.migrations`, D-OPS-4): a change here
 goes with a new migration.
@@ -181,4 +185,25 @@ ingest_signatures = Table(
     Column("signature", String(128), primary_key=True),
     Column("at", UtcDateTime, nullable=False),
     Index("ix_ingest_signatures_at", "at"),
+)
+
+api_calls = Table(
+    "api_calls", metadata,
+    Column("id", SeqInt, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("run", String(255), nullable=True),
+    Column("consumer", String(255), nullable=False),  # batch, pull, or a schedule Play's id
+    Column("source", String(16), nullable=False),  # what made the calls: batch | pull | schedule | backfill
+    Column("crm", String(32), nullable=False),
+    Column("calls", Integer, nullable=False, default=0),  # API calls made (retried attempts included)
+    Column("kinds", JSON, nullable=False),  # calls by kind (read, write, activity, describe, pull, ..., retries)
+    Column("events", Integer, nullable=False, default=0),
+    Column("written", Integer, nullable=False, default=0),  # records written
+    Column("stopped", String(64), nullable=True),  # the stop code that parked the work
+    Column("detail", Text, nullable=True),  # the stop's message and hint
+    Column("api_day_used", BigInteger, nullable=True),  # the day's usage as last reported by the CRM
+    Column("api_day_max", BigInteger, nullable=True),
+    Column("api_budget", BigInteger, nullable=True),
+    Index("ix_api_calls_at", "at"),
+    Index("ix_api_calls_crm_id", "crm", "id"),
 )

@@ -120,9 +120,12 @@ def test_backfill_writes_full_count_dry_run_changes_nothing_second_run_nothing_m
     store = Store(setup["db"])
     try:
         audit = [a for a in store.audit() if a["node"] == "backfill"]
+        ledger = store.api_calls(source="backfill")  # D-RUN-5: its calls are in the ledger too
     finally:
         store.close()
     assert len(audit) == 3 and {a["field"] for a in audit} == {"Unify_Click_Count__c"}
+    assert [(r["crm"], r["written"]) for r in ledger] == [("salesforce", 3), ("salesforce", 0)]  # newest first
+    assert all(r["calls"] > 0 for r in ledger) and ledger[0]["kinds"].get("write")
 
     again = _backfill(setup, "--field", "Unify_Click_Count__c", "--since", "2026-10-01T00:00:00Z",
                       "--format", "json")

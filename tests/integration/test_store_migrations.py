@@ -71,10 +71,15 @@ def test_first_release_store_upgrades_in_place_with_nothing_lost(store_target) -
         assert store.ingest([{"id": "e5", "type": "email_opened"}], NOW).stored == 1
         assert store.last_seq() == 6
         assert store.acquire("me", 30).token == 1
+        # the API call ledger (0003) is there and takes rows (D-RUN-5)
+        store.record_calls([{"consumer": "batch", "source": "batch", "crm": "salesforce", "calls": 2,
+                             "kinds": {"read": 1, "write": 1}}], NOW)
+        assert [(r["crm"], r["calls"]) for r in store.api_calls()] == [("salesforce", 2)]
         # the migrated schema is the one tables.py describes (tables, columns, indexes)
         with store.engine.connect() as conn:
             insp = inspect(conn)
             where = schema if store.dialect == "postgresql" else None
+            assert {"leases", "ingest_signatures", "api_calls"} <= set(insp.get_table_names(schema=where))
             for table in metadata.sorted_tables:
                 assert {c["name"] for c in insp.get_columns(table.name, schema=where)} == set(table.c.keys())
                 assert {i["name"] for i in insp.get_indexes(table.name, schema=where)} >= {i.name for i in table.indexes}
