@@ -7,7 +7,9 @@ integration, out of its daily allowance); HubSpot `X-HubSpot-RateLimit-Daily` an
 0.5) is the share of the allowance the engine may use up: once the reported usage reaches
 `share x MAX`, the next call is refused before it is made with the stop `api_budget_reached`, so
 the sync stops the way it does for any limit: what was sent is recorded, the rest stays pending
-(parked, not lost) and the next run after the allowance resets sends it.
+(parked, not lost) and the next run after the allowance resets sends it. A connection that lives
+long (`plays serve`) lets one call through every `RECHECK` seconds once the budget is spent, so it
+learns when the allowance has come back.
 
 `report()` gives the figures a run shows: `api_day_used`, `api_day_max` (as last reported) and
 `api_budget` (the threshold in calls).
@@ -21,12 +23,14 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import weakref
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from engine.connectors.base import SyncStopped
 
 DEFAULT_SHARE = 0.5
+RECHECK = 900.0  # seconds after which a spent budget is asked again (one call), as often as the sync runs
 CODE = "api_budget_reached"
 _SF_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 
@@ -52,11 +56,14 @@ def read_usage(headers: Mapping[str, Any]) -> tuple[int, int] | None:
 class ApiBudget:
     """One CRM connection's view of its daily allowance and the share it may spend."""
 
-    def __init__(self, crm: str, share: float = DEFAULT_SHARE):
+    def __init__(self, crm: str, share: float = DEFAULT_SHARE, *, recheck: float = RECHECK,
+                 clock: Callable[[], float] = time.monotonic):
         self.crm = crm
         self.share = share
         self.used: int | None = None
         self.max: int | None = None
+        self.recheck, self._clock = recheck, clock
+        self._noted = 0.0  # when the usage was last reported (clock seconds)
         self._lock = threading.Lock()
 
     def note(self, headers: Mapping[str, Any] | None) -> None:
@@ -64,6 +71,7 @@ class ApiBudget:
         if usage is not None:
             with self._lock:
                 self.used, self.max = usage
+                self._noted = self._clock()
 
     @property
     def limit(self) -> int | None:
@@ -74,8 +82,13 @@ class ApiBudget:
         """The stop to raise before the next call, when the budget is spent."""
         with self._lock:
             used, limit, total = self.used, self.limit, self.max
-        if used is None or limit is None or used < limit:
-            return None
+            if used is None or limit is None or used < limit:
+                return None
+            if self._clock() - self._noted >= self.recheck:
+                # the figure is old: let one call through to read it afresh (a long-lived
+                # connection of `plays serve` must see the allowance come back)
+                self._noted = self._clock()
+                return None
         return SyncStopped(self.crm, CODE,
                            f"{used:,} of the {total:,} API calls allowed today are used; the budget for "
                            f"this engine is {self.share:.0%} ({limit:,} calls)",

@@ -50,6 +50,20 @@ def soql_datetime(value: str) -> str:
     return text
 
 
+class TimeoutSession(requests.Session):
+    """A `requests` session whose every request has a timeout unless the caller gives one:
+    simple-salesforce's logins (SOAP and OAuth) pass none, and a login must not hang a run."""
+
+    def __init__(self, timeout: float):
+        super().__init__()
+        self.default_timeout = timeout
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.default_timeout
+        return super().request(method, url, *args, **kwargs)
+
+
 class SalesforceConnector(ConnectorPlumbing):
     """`Connector` for one Salesforce org."""
 
@@ -71,7 +85,7 @@ class SalesforceConnector(ConnectorPlumbing):
         method = auth.salesforce_method(values)
         if isinstance(method, ConnectionProblem):
             return method
-        session = session or requests.Session()
+        session = session or TimeoutSession((policy or RetryPolicy()).timeout)
         if ca_file:
             session.verify = ca_file
             session.trust_env = False  # a loopback sandbox must not go through a proxy

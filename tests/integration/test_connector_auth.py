@@ -148,3 +148,39 @@ def test_query_form_domain_logs_in_too(clean_sandbox) -> None:
         conn.close()
     assert [(r["route"], r["status"]) for r in logins(clean_sandbox)] == [("login.soap", 200),
                                                                         ("login.oauth", 200)]
+
+
+@pytest.mark.parametrize("auth", [PASSWORD_AUTH, CLIENT_AUTH])
+def test_a_login_that_never_answers_times_out_as_a_connection_problem(clean_sandbox, auth) -> None:
+    """D-SY-3 / D-OPS: simple-salesforce's logins pass no timeout; the connector's session gives
+    them the policy's, so a login endpoint that accepts the connection and never answers becomes
+    a connection problem (a value), not a run that hangs forever."""
+    import socket
+    import threading
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:  # take the connections and say nothing
+        silent.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(silent.accept()[0])
+            except OSError:
+                continue
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = silent.getsockname()[1]
+    try:
+        policy = RetryPolicy(attempts=1, initial=0.001, max_wait=0.01, jitter=0.001, timeout=0.5, settle=0.01)
+        problem = connect(settings(auth), env=env_of(clean_sandbox, SF_DOMAIN=f"127.0.0.1:{port}/_login/sandbox"),
+                          ca_file=clean_sandbox.ca_file, policy=policy)
+        assert isinstance(problem, ConnectionProblem) and "cannot reach Salesforce" in problem.message
+    finally:
+        stop.set()
+        for conn in held:
+            conn.close()
+        silent.close()
