@@ -212,20 +212,14 @@ class Caller:
                     self.gate.before_call()
                     self._count(kind)
                     try:
-                        return fn()
-                    except (Transient, Stop, Rejected):
-                        raise
-                    except Exception as exc:  # noqa: BLE001 - mapped below, or re-raised as is
-                        mapped = self.classify(exc)
-                        if mapped is None:
-                            raise
-                        if isinstance(mapped, Transient) and mapped.retry_after is not None \
-                                and mapped.retry_after > policy.max_retry_after:
-                            mapped = Stop(SyncStopped(
+                        return self._invoke(fn)
+                    except Transient as mapped:
+                        if mapped.retry_after is not None and mapped.retry_after > policy.max_retry_after:
+                            raise Stop(SyncStopped(
                                 self.crm, "rate_limited",
                                 f"the CRM asked to wait {mapped.retry_after:.0f}s before the next call",
-                                "the sync resumes on its next run; nothing is lost"))
-                        raise mapped from exc
+                                "the sync resumes on its next run; nothing is lost")) from mapped
+                        raise
         except Transient as exc:
             raise Stop(SyncStopped(self.crm, "crm_unavailable",
                                    f"gave up after {policy.attempts} attempts: {exc.message}",
@@ -238,6 +232,11 @@ class Caller:
         call or three however the sync stopped. Raises `Stop` / `Rejected` / `Transient` as
         classified; the caller decides what a failure means."""
         self._count(kind)
+        return self._invoke(fn)
+
+    def _invoke(self, fn: Callable[[], T]) -> T:
+        """`fn()`, a failure raised as the connector classifies it (`Transient`, `Stop`,
+        `Rejected`), or as it is when the connector does not know it."""
         try:
             return fn()
         except (Transient, Stop, Rejected):
