@@ -23,6 +23,7 @@ from prefect import Flow, flow, get_run_logger
 from prefect.runtime import flow_run as current_run
 from prefect.states import Completed, Failed
 
+from engine.connectors.budget import calls_since
 from engine.store.status import today_lines
 from flows import artifacts
 from flows.consumers import TRACKING, Report, drain, pending_count, pull_changes, run_schedule
@@ -152,6 +153,14 @@ def _report_of(state: Any, name: str) -> Report:
     return failed
 
 
+def _counters(rt: Any) -> dict[str, dict[str, int]]:
+    """The connectors' call counters now (they only grow) and the day's usage last reported."""
+    conns = rt.connectors()
+    if not isinstance(conns, dict):  # not connected: no calls
+        return {}
+    return {crm: {**conn.calls(), **getattr(conn, "api_usage", dict)()} for crm, conn in conns.items()}
+
+
 @flow(name="plays-run", flow_run_name="run:{label}", persist_result=False)
 def plays_run(label: str, schedule_at: str | None = None) -> Any:
     """One pass (`plays run`): every pending event in batches (every Play and the tracking fields
@@ -169,6 +178,7 @@ def plays_run(label: str, schedule_at: str | None = None) -> Any:
             out.failed.append(f"{name}: {state.message}")
 
     run_id = str(current_run.id) if current_run.id else None
+    before = _counters(rt)
     batch = drain(rt, run=run_id, log=log.info) if pending_count(rt) else Report("batch")
     for pid in batch.plays():
         share = batch.share(pid)
@@ -186,6 +196,7 @@ def plays_run(label: str, schedule_at: str | None = None) -> Any:
     if schedule_at is not None:
         for pid in sorted(p for p, play in rt.plays.items() if play.trigger.type == "schedule"):
             note(pid, play_flow(pid)(play=pid, trigger="schedule", at=schedule_at, return_state=True))
+    out.calls = calls_since(before, _counters(rt))
     total = out.total()
     now = utcnow()
     artifacts.publish(total, "plays-run", f"plays run — {label}",

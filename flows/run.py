@@ -62,6 +62,7 @@ class PassResult:
     failed: list[str] = field(default_factory=list)
     parent_run: str | None = None
     events: int | None = None  # events the pass applied (each once, whatever the Plays it fired)
+    calls: dict[str, dict[str, int]] | None = None  # the pass's CRM calls, by CRM and kind (counted once)
 
     def total(self) -> Report:
         out = Report("total")
@@ -69,6 +70,8 @@ class PassResult:
             out.merge(r)
         if self.events is not None:
             out.events = self.events
+        if self.calls is not None:  # each flow run's report holds its connectors' running counters
+            out.calls = self.calls
         return out
 
 

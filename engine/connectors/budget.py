@@ -119,6 +119,17 @@ def made(counts: Mapping[str, int]) -> dict[str, int]:
     return {k: v for k, v in counts.items() if k not in LEVELS and k != "retries" and v}
 
 
+def calls_since(before: Mapping[str, Mapping[str, int]], after: Mapping[str, Mapping[str, int]]
+                ) -> dict[str, dict[str, int]]:
+    """The calls made between two readings of the connectors' counters (which only grow), by CRM
+    and kind; the day's usage levels as of the later reading."""
+    out: dict[str, dict[str, int]] = {}
+    for crm, counts in after.items():
+        was = before.get(crm) or {}
+        out[crm] = {k: v if k in LEVELS else v - was.get(k, 0) for k, v in counts.items()}
+    return out
+
+
 def summary(calls: Mapping[str, Mapping[str, int]]) -> list[str]:
     """One line per CRM: the calls made by kind and the day's usage against the budget."""
     lines = []

@@ -66,6 +66,9 @@ def test_status_shows_the_calls_the_sandbox_counted(prefect_env, clean_sandbox, 
         assert c["usage"]["api_budget"] == int(counted[crm]["max"] * 0.5) and c["usage"]["today"]
         assert c["batches"] and all(b["calls"] >= 0 for b in c["batches"])
         assert c["today"]["batches"] >= 1 and c["today"]["written"] >= 1
+        # the run's own `calls` count each call once (not once per flow run that reported it)
+        made = {k: n for k, n in run["calls"][crm].items() if k not in ("api_day_used", "api_day_max", "api_budget")}
+        assert sum(n for k, n in made.items() if k != "retries") == counted[crm]["used"], (crm, run["calls"][crm])
     # the batches' calls are those the run reported for its batches (D-RUN-3: each record read once)
     sf_batches = sum(b["calls"] for b in status["crms"]["salesforce"]["batches"])
     assert sf_batches <= status["crms"]["salesforce"]["today"]["calls"]
