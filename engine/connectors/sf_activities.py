@@ -1,7 +1,8 @@
 """Salesforce activities by the cheapest path (D-RUN-3, D-RUN-5): EmailMessages and Tasks upserted
 on `Unify_Event_Id__c` (idempotent, D-EM-6) five collections of 200 to a Composite request, or
-in one Bulk API 2.0 upsert job for a large group; then one EmailMessageRelation per message, the
-existing ones of replayed messages read first (five queries a call) so none is ever doubled.
+in one Bulk API 2.0 upsert job for a large group; then one EmailMessageRelation per message (five
+collections of 200 a Composite request, or one Bulk insert job for a large group), the existing
+ones of replayed messages read first (five queries a call) so none is ever doubled.
 
 A busy row is tried again (up to `record_retries` more passes), any other refusal is skipped
 with the CRM's reason, and when the sync stops everything not confirmed is pending.
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from engine.connectors.base import ActivityCreate, CreatedActivity, json_value
 from engine.connectors.retry import Rejected, Stop, Transient
 from engine.connectors.sf_paths import (COLLECTION, HEAVY, RECORD_TRANSIENT, Unit, base_url, composite,
-                                        composite_queries, first_error, plan_units)
+                                        composite_queries, first_error, plan_units, use_bulk_write)
 
 if TYPE_CHECKING:
     from engine.connectors.salesforce import SalesforceConnector
@@ -106,6 +107,11 @@ def _relate(conn: "SalesforceConnector", landed: list[Landed], result: Any) -> N
         read_existing(replayed)
     todo = [key for key in wanted if key not in have]
     for _attempt in range(conn.policy.record_retries + 1):
+        if use_bulk_write(len(todo)):  # a large group: one Bulk insert job (D-RUN-5)
+            todo = _relate_bulk(conn, todo, wanted, have, result)
+            if not todo:
+                return
+            continue
         locked: list[tuple[str, str]] = []
         chunks = [todo[i:i + COLLECTION] for i in range(0, len(todo), COLLECTION)]
         for start in range(0, len(chunks), HEAVY):
@@ -154,6 +160,38 @@ def _relate(conn: "SalesforceConnector", landed: list[Landed], result: Any) -> N
             return
     result.skipped.extend(conn._skip(wanted[k], "UNABLE_TO_LOCK_ROW", "EmailMessageRelation: unable to obtain "
                                      "exclusive access to this record") for k in todo)
+
+
+def _relate_bulk(conn: "SalesforceConnector", todo: list[tuple[str, str]], wanted: dict[tuple[str, str], ActivityCreate],
+                 have: set[tuple[str, str]], result: Any) -> list[tuple[str, str]]:
+    """The relations of a large group in one Bulk insert job: those that landed join `have`,
+    refusals are skipped with the CRM's reason; returns what is worth another pass (busy rows,
+    rows the job left unprocessed). A stop propagates (the messages are replayed, and a replayed
+    message's relations are read before any is created again)."""
+    from engine.connectors import sf_bulk
+
+    columns = ["EmailMessageId", "RelationId", "RelationType"]
+    rows = [[m, r, wanted[(m, r)].relation_type or "ToAddress"] for m, r in todo]
+    try:
+        _info, ok, failed, _left = sf_bulk.ingest(conn, "EmailMessageRelation", "insert", columns, rows, "activity")
+    except Rejected as exc:
+        result.skipped.extend(conn._skip(wanted[k], exc.code, "EmailMessageRelation: " + exc.message) for k in todo)
+        return []
+    seen: set[int] = set()
+    again: list[tuple[str, str]] = []
+    for i, _row in sf_bulk._match(columns, rows, ok):
+        seen.add(i)
+        have.add(todo[i])
+    for i, row in sf_bulk._match(columns, rows, failed):
+        seen.add(i)
+        error = sf_bulk.parse_error(row.get("sf__Error", ""))
+        if error["statusCode"] in RECORD_TRANSIENT:
+            again.append(todo[i])
+        else:
+            result.skipped.append(conn._skip(wanted[todo[i]], error["statusCode"],
+                                             "EmailMessageRelation: " + error["message"]))
+    again.extend(key for i, key in enumerate(todo) if i not in seen)  # unprocessed or unanswered: once more
+    return again
 
 
 def create_activities(conn: "SalesforceConnector", activities: Sequence[ActivityCreate], result: Any) -> Any:

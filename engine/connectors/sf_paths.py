@@ -417,13 +417,17 @@ def floor_calls(reads: int, writes: int | Mapping[str, int], activities: int | M
     3-call Bulk query job per object), writing `writes` records and logging `activities` (counts,
     or counts per object: a Bulk job holds one object) — each object's group by one Bulk job when
     that is cheaper (updates: create, upload, close, status; activities also read their new ids),
-    the rest together in Composite requests of ⌈n/1,000⌉."""
+    the rest together in Composite requests of ⌈n/1,000⌉; an EmailMessage also needs its
+    EmailMessageRelation, sent once the message has its id."""
     r = math.ceil(objects * math.ceil(reads / COLLECTION) / HEAVY)
     if reads >= BULK_FROM:
         r = min(r, objects * BULK_QUERY_CALLS)
+
+    # each EmailMessage needs its relation, sent after the message (it needs the message's id)
+    relations = 0 if isinstance(activities, int) else activities.get("EmailMessage", 0)
 
     def send(groups: int | Mapping[str, int], job: int) -> int:
         sizes = [groups] if isinstance(groups, int) else list(groups.values())
         bulk = [n for n in sizes if use_bulk_write(n)]
         return min(job * len(bulk) + composite_write_calls(sum(sizes) - sum(bulk)), composite_write_calls(sum(sizes)))
-    return r + send(writes, BULK_WRITE_CALLS - 1) + send(activities, BULK_WRITE_CALLS)
+    return r + send(writes, BULK_WRITE_CALLS - 1) + send(activities, BULK_WRITE_CALLS) + send(relations, BULK_WRITE_CALLS)

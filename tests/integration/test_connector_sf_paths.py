@@ -166,3 +166,25 @@ def test_a_large_pull_runs_as_one_bulk_query_in_order(clean_sandbox, sf) -> None
     clean_sandbox.reset_log()
     again = sf.pull_changes(since=pulled.cursor, objects=["Lead"])
     assert again.records["Lead"] == [] and _used(clean_sandbox) == 1
+
+
+def test_a_large_group_of_email_messages_relates_them_in_one_bulk_job(clean_sandbox, sf) -> None:
+    """D-RUN-5, activities go the same way: 6,000 EmailMessages are one Bulk upsert job and their
+    6,000 EmailMessageRelations one Bulk insert job (5 calls each, not 6 Composite requests);
+    a replay creates no message and no relation again (D-EM-6)."""
+    clean_sandbox.load({"salesforce": {"Lead": _leads(6000)}})
+    msgs = [ActivityCreate("salesforce", "EmailMessage", r["Id"], r["Email"], f"ev-{i}",
+                           {"Subject": f"Hi {i}", "Status": "3", "Incoming": False}, "play", "node", f"ev-{i}")
+            for i, r in enumerate(_leads(6000))]
+    first = sf.create_activities(msgs)
+    assert len(first.activities) == 6000 and not first.skipped and not first.pending
+    routes = clean_sandbox.counters()["by_route"]
+    assert routes["sf.bulk.create"] == 2 and "sf.composite" not in routes
+    assert _used(clean_sandbox) == 2 * 5  # two jobs: create, upload, close, status, successful rows
+    state = clean_sandbox.state()["salesforce"]
+    assert len(state["EmailMessageRelation"]) == 6000
+    assert {(r["EmailMessageId"], r["RelationId"]) for r in state["EmailMessageRelation"]} == \
+        {(a.id, a.record) for a in first.activities}
+    again = sf.create_activities(msgs)
+    assert not any(a.created for a in again.activities) and not again.skipped
+    assert len(clean_sandbox.state()["salesforce"]["EmailMessageRelation"]) == 6000

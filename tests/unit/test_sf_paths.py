@@ -68,4 +68,6 @@ def test_salesforce_floor_is_the_cheapest_path() -> None:
     # activities (upserts) also read their new ids: 5 calls a job, taken only when cheaper than Composite
     assert api_minimum("salesforce", 0, 0, {"Task": 12_000}) == 5
     assert api_minimum("salesforce", 0, 0, {"Task": 5_000}) == 5
+    assert api_minimum("salesforce", 0, 0, {"EmailMessage": 6_000}) == 10  # and one job for their relations
+    assert api_minimum("salesforce", 0, 0, {"EmailMessage": 300, "Task": 300}) == 2  # messages+tasks, then relations
     assert api_minimum("hubspot", 0, {"contacts": 150}, {"emails": 50, "tasks": 60}) == 2 + 2
