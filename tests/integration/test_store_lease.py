@@ -114,14 +114,16 @@ def test_a_long_batch_keeps_its_lease_by_heartbeat(any_store: Store, monkeypatch
     """D-RUN-4: a batch that takes longer than the lease's TTL (a whole cycle's Bulk API jobs can)
     keeps the lease while its process lives: another runner still finds it held, and the token
     the batch records with is still current; once released, the other runner takes it."""
-    import time
-
     from flows.lease import hold
+    from tests.integration.waiting import wait_for
 
     monkeypatch.setenv("PLAYS_LEASE_TTL", "0.6")
     with hold(any_store, holder="runner-long") as held:
-        token = held.lease.token
-        time.sleep(1.5)  # the work of a long batch: more than two TTLs (bounded, not a timing assert)
+        token, first_expiry = held.lease.token, held.lease.expires_at
+
+        def renewed_past_two_ttls() -> bool:  # the batch is still working, two TTLs after it began
+            return any_store.lease_holder().expires_at - first_expiry >= timedelta(seconds=1.2)
+        wait_for(renewed_past_two_ttls, timeout=30, what="the heartbeat to renew the lease past two TTLs")
         with pytest.raises(LeaseHeld, match="runner-long"):
             any_store.acquire("runner-other", 0.6)
         assert any_store.lease_holder().token == token
