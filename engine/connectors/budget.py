@@ -160,8 +160,8 @@ class CallMeter:
             with self._lock:
                 before = self._seen.get(conn, {})
                 self._seen[conn] = now
-            delta = {k: v - before.get(k, 0) for k, v in now.items() if v - before.get(k, 0)}
-            out[crm] = {**delta, **getattr(conn, "api_usage", dict)()}
+            delta = calls_since({crm: before}, {crm: now})[crm]
+            out[crm] = {**{k: v for k, v in delta.items() if v}, **getattr(conn, "api_usage", dict)()}
         return out
 
 
