@@ -11,7 +11,10 @@ Flow runs execute in threads of this process (`flows.executor`: the Plays are co
 a run starts within a second of its trigger), or, with ``executor="subprocess"``, in processes
 spawned by Prefect's own Runner (3-5 s slower to start each; they rebuild the context from the
 ``PLAYS_*`` environment, see `flows.runtime`). At start-up, Plays with events still pending (e.g.
-after a crash) are asked to run at once.
+after a crash) are asked to run at once; afterwards, events a stopped batch left pending (the CRM
+failing, say) are asked to run again every ``$PLAYS_RETRY_EVERY`` seconds (default 60) while they
+stay pending and nothing applies them — not only at the next event or the next sync — except
+while the API budget holds them (the sync schedule re-asks the budget then).
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from engine.connectors.budget import CODE as BUDGET_STOP
 from engine.evaluate.audience import parse_duration
 from flows.artifacts import play_description
-from flows.consumers import pending_count, trigger_types
+from flows.consumers import BATCH, pending_count, trigger_types
 from flows.ingest import IngestConfig, IngestServer
 from flows.runtime import RuntimeSettings, get_runtime
 from flows.triggers import deployment_trigger, notifier, request_retry
@@ -34,6 +38,35 @@ from flows.triggers import deployment_trigger, notifier, request_retry
 log = logging.getLogger("plays.serve")
 
 DEFAULT_SYNC_EVERY = "15m"
+RETRY_ENV = "PLAYS_RETRY_EVERY"
+DEFAULT_RETRY_EVERY = 60.0
+
+
+def retry_parked(rt: Any, play_id: str, stop: threading.Event, every: float) -> None:
+    """Every `every` seconds: when events are pending and the batch cursor has not moved since the
+    last look (nothing is applying them), ask `play_id`'s deployment for a run (`plays.retry`)."""
+    last: int | None = None
+    while not stop.wait(every):
+        try:
+            waiting, cursor = pending_count(rt), rt.store.cursor(BATCH)
+            # parked by the API budget: a retry before the allowance resets would only fail again
+            parked_by_budget = any(r.get("stopped") == BUDGET_STOP for r in rt.store.last_batch())
+        except Exception as exc:  # noqa: BLE001 - a store hiccup: look again next time
+            log.warning("could not look at the pending events: %s", exc)
+            continue
+        if waiting and cursor == last and not parked_by_budget:
+            log.info("%d events still pending; asking for a run", waiting)
+            request_retry(play_id, waiting)
+        last = cursor
+
+
+def retry_every() -> float:
+    import os
+
+    try:
+        return max(float(os.environ.get(RETRY_ENV) or DEFAULT_RETRY_EVERY), 0.5)
+    except ValueError:
+        return DEFAULT_RETRY_EVERY
 
 
 def seconds(text: str | None, default: str = DEFAULT_SYNC_EVERY) -> float:
@@ -106,11 +139,15 @@ def serve(settings: RuntimeSettings, *, secret: str, host: str = "127.0.0.1", po
     rt = get_runtime(settings)
     server = IngestServer(IngestConfig(store=rt.store, secret=secret, on_stored=notifier(routes, coalesce_window)),
                           host, port).start()
+    pacing = threading.Event()  # stops the retries of parked events
     try:
         waiting = pending_count(rt)  # one run applies every pending event (all Plays together)
         first = next((pid for pid, play in sorted(rt.plays.items()) if play.trigger.type != "schedule"), None)
         if waiting and first is not None:
             request_retry(first, waiting)
+        if first is not None:
+            threading.Thread(target=retry_parked, args=(rt, first, pacing, retry_every()),
+                             name="plays-retry-parked", daemon=True).start()
         served = Served(server.url + "/events", names, every)
         if executor == "subprocess":
             if on_ready is not None:
@@ -122,6 +159,7 @@ def serve(settings: RuntimeSettings, *, secret: str, host: str = "127.0.0.1", po
         else:
             _run_in_process(flows, lambda: on_ready(served) if on_ready is not None else None)
     finally:
+        pacing.set()
         server.stop()
 
 

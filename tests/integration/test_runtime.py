@@ -174,3 +174,64 @@ def test_serve_event_triggers_deployment_and_schedule_runs_sync(prefect_env, tmp
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
         sandbox.stop()
+
+
+def test_serve_runs_again_what_a_stopped_batch_left_pending(prefect_env, tmp_path) -> None:
+    """D-RUN-5 / D-SY-3: a batch stopped by the CRM (Salesforce's daily-limit answer) leaves its
+    events pending; `plays serve` asks for a run again every PLAYS_RETRY_EVERY seconds while they
+    stay pending, so once the CRM answers again they land — with no new event and no sync due."""
+    secret = "s3cret-for-the-retry-test-0123456789"
+    sandbox = start_sandbox(seed=json.loads(STATE.read_text()))
+    sandbox.set_faults({"rules": [{"kind": "403", "crm": "salesforce", "method": "PATCH",
+                                   "path": "composite/sobjects"}]})
+    info = tmp_path / "sandbox.json"
+    info.write_text(json.dumps(sandbox.info))
+    db = f"sqlite:///{tmp_path / 'serve.db'}"
+    env = dict(prefect_env, PLAYS_INGEST_SECRET=secret, PLAYS_DATABASE_URL=db, PLAYS_RETRY_EVERY="2")
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--plays", str(PLAYS), "--port", "0",
+                             "--sandbox-info", str(info), "--sync-every", "1h"],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+    store = None
+    try:
+        ready = json.loads(_reader(proc.stdout).get(timeout=120))
+        event = {"id": f"retry-{uuid.uuid4().hex[:8]}", "type": "sequence_status_changed",
+                 "at": "2026-11-20T10:00:00Z", "contact": {"email": "ann@acme.io"}, "sequence": "Q4 Outbound",
+                 "from": "Engaged", "to": "Completed: Replied", "reply": {"classification": "Willing to meet"}}
+        body = json.dumps(event).encode()
+        r = requests.post(ready["ingest"], data=body, headers=signed_headers(secret, body), timeout=10)
+        assert r.status_code == 202
+        store = Store(db, create=False)
+
+        def stopped():
+            return [row for row in store.last_batch() if row["stopped"]]
+        (row, *_) = wait_for(stopped, timeout=90, what="the batch the CRM stopped")
+        assert row["stopped"] == "request_limit_exceeded"
+        lead = records(sandbox.state(), "salesforce", "Lead")["00Q5g00000Demo001A"]
+        assert lead["Unify_Most_Recent_Play__c"] != "replied-to-lead-status"  # parked, not written
+
+        def retried(ok: bool):  # runs asked for by serve itself (`plays.retry`), not by an event
+            return [r for r in flow_runs() if ":retry " in r.name and r.deployment_id and r.state
+                    and r.state.is_final() and r.state.is_completed() == ok]
+        wait_for(lambda: retried(False), timeout=90, what="a retry run while the CRM still refuses")
+
+        sandbox.set_faults(None)  # the CRM answers again; nothing else happens
+
+        def landed():
+            lead = records(sandbox.state(), "salesforce", "Lead")["00Q5g00000Demo001A"]
+            return lead["Unify_Most_Recent_Play__c"] == "replied-to-lead-status"
+        wait_for(landed, timeout=90, what="the parked event applied by a retry run")
+        wait_for(lambda: retried(True), timeout=60, what="the retry run that applied it")
+        wait_for(lambda: not [r for r in store.last_batch() if r["stopped"]], timeout=30,
+                 what="the newest batch recorded without a stop")
+        assert sum(1 for a in store.audit() if a["field"] == "Unify_Most_Recent_Play__c") == 1  # once
+    finally:
+        if store is not None:
+            store.close()
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        sandbox.stop()
