@@ -18,6 +18,9 @@ import waiting
 from flows.server import LocalPrefect
 
 
+stop_process_group = waiting.stop_process_group  # Ctrl-C a served process group, then kill it
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.2, what: str = "") -> Any:
     """`waiting.wait_for` with the longer defaults a Prefect server round trip wants."""
     return waiting.wait_for(predicate, timeout, interval, what)

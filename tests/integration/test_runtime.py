@@ -11,9 +11,7 @@ the store on SQLite and PostgreSQL:
 from __future__ import annotations
 
 import json
-import os
 import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -27,7 +25,7 @@ from engine.store import Store
 from flows.ingest import signed_headers
 from sandbox.server import start_sandbox
 pytest.register_assert_rewrite("tests.integration.prefect_fixtures")
-from tests.integration.prefect_fixtures import artifacts_of, flow_runs, wait_for  # noqa: E402
+from tests.integration.prefect_fixtures import artifacts_of, flow_runs, stop_process_group, wait_for  # noqa: E402
 
 pytest_plugins = ["tests.integration.prefect_fixtures"]
 
@@ -167,12 +165,7 @@ def test_serve_event_triggers_deployment_and_schedule_runs_sync(prefect_env, tmp
         sync_run = wait_for(sync_done, timeout=90, what="a scheduled sync flow run")[0]
         assert {"plays-sync-pull", "tracking-summary"} <= {a.key for a in artifacts_of(sync_run.id)}
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop_process_group(proc)
         sandbox.stop()
 
 
@@ -228,10 +221,5 @@ def test_serve_runs_again_what_a_stopped_batch_left_pending(prefect_env, tmp_pat
     finally:
         if store is not None:
             store.close()
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop_process_group(proc)
         sandbox.stop()

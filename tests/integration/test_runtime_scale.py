@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -20,7 +19,7 @@ from flows.server import LocalPrefect
 from sandbox.server import start_sandbox
 
 pytest.register_assert_rewrite("tests.integration.prefect_fixtures")
-from tests.integration.prefect_fixtures import wait_for  # noqa: E402
+from tests.integration.prefect_fixtures import stop_process_group, wait_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYS = ROOT / "plays"
@@ -97,10 +96,5 @@ def test_worker_on_postgres_prefect_runs_the_same_plays(pg_prefect: LocalPrefect
             store.drop()
             store.close()
     finally:
-        os.killpg(worker.pid, signal.SIGINT)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(10)
+        stop_process_group(worker)
         sandbox.stop()

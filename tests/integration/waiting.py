@@ -21,3 +21,18 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:g} s: {what or predicate}")
         time.sleep(interval)
+
+
+def stop_process_group(proc: Any, grace: float = 30.0) -> None:
+    """Ctrl-C a `plays serve` / `plays worker` started with ``start_new_session=True`` (its whole
+    process group), waiting up to `grace` seconds before killing it."""
+    import os
+    import signal
+    import subprocess
+
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
