@@ -23,21 +23,13 @@ from engine.connectors.base import (ActivityCreate, Clock, ConnectionProblem, Co
                                     RecordWrite, SyncStopped, Written, json_value, norm_email, system_clock)
 from engine.connectors.retry import Rejected, RetryPolicy, Stop, Transient, parse_retry_after
 from engine.connectors.sf_activities import EXTERNAL_ID  # noqa: F401 - the external id, named once
-from engine.connectors.sf_paths import RECORD_TRANSIENT  # noqa: F401 - busy-row errors, named once
+from engine.connectors.sf_paths import RECORD_TRANSIENT, first_error  # noqa: F401 - busy-row errors, named once
 
 API_VERSION = "59.0"
 CHUNK = 200                     # composite/sobjects limit
 MAX_QUERY_URL = 15_000          # characters of an encoded SOQL query in a GET URL (limit ~16K)
 PERSON_OBJECTS = ("Lead", "Contact")
 _SKIP_TYPES = frozenset({"address", "location", "base64", "complexvalue"})
-
-
-def _first_error(content: Any) -> tuple[str, str]:
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        return str(content[0].get("errorCode", "ERROR")), str(content[0].get("message", ""))
-    if isinstance(content, dict):
-        return str(content.get("errorCode", "ERROR")), str(content.get("message", ""))
-    return "ERROR", str(content)[:500]
 
 
 def soql_datetime(value: str) -> str:
@@ -124,7 +116,7 @@ class SalesforceConnector(ConnectorPlumbing):
             return Transient(f"request failed: {exc}", unknown_outcome=True)
         if isinstance(exc, SalesforceError):
             status = exc.status
-            code, message = _first_error(exc.content)
+            code, message = first_error(exc.content)
             if status == 401:
                 return Stop(SyncStopped(self.crm, "expired_credentials", f"{code}: {message}",
                                         "renew the session / credentials; unsent writes stay pending"))
